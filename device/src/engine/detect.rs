@@ -1,0 +1,190 @@
+//! Face detection with UltraFace RFB-320: resize, score threshold, NMS, subject choice.
+
+use super::error::Result;
+use super::model::Net;
+use super::resample::resize_region_planar;
+use image::RgbImage;
+
+pub const INPUT_W: usize = 320;
+pub const INPUT_H: usize = 240;
+
+/// A face box in frame pixels (corner form) with its detector score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceBox {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+    pub score: f32,
+}
+
+impl FaceBox {
+    pub fn width(&self) -> f32 {
+        (self.x2 - self.x1).max(0.0)
+    }
+    pub fn height(&self) -> f32 {
+        (self.y2 - self.y1).max(0.0)
+    }
+    pub fn area(&self) -> f32 {
+        self.width() * self.height()
+    }
+    pub fn centre(&self) -> (f32, f32) {
+        ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
+    }
+    pub fn iou(&self, other: &FaceBox) -> f32 {
+        let w = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
+        let h = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        let inter = w * h;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 {
+            0.0
+        } else {
+            inter / union
+        }
+    }
+}
+
+/// Detector settings.
+#[derive(Debug, Clone, Copy)]
+pub struct DetectConfig {
+    pub score_threshold: f32,
+    pub nms_iou: f32,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig { score_threshold: 0.7, nms_iou: 0.3 }
+    }
+}
+
+pub struct Detector {
+    net: Net,
+    scores_ix: usize,
+    boxes_ix: usize,
+    pub config: DetectConfig,
+}
+
+impl Detector {
+    pub fn new(net: Net, config: DetectConfig) -> Result<Detector> {
+        let scores_ix = net.output_index("scores")?;
+        let boxes_ix = net.output_index("boxes")?;
+        Ok(Detector { net, scores_ix, boxes_ix, config })
+    }
+
+    /// All faces in the frame, best score first.
+    pub fn detect(&self, img: &RgbImage) -> Result<Vec<FaceBox>> {
+        let input = preprocess(img);
+        let outputs = self.net.run(input)?;
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let candidates = decode(&outputs[self.scores_ix], &outputs[self.boxes_ix], self.config.score_threshold, w, h);
+        Ok(nms(candidates, self.config.nms_iou))
+    }
+}
+
+/// Whole frame to 320x240 RGB planes, normalised (x - 127) / 128.
+pub fn preprocess(img: &RgbImage) -> Vec<f32> {
+    let mut input = vec![0.0; 3 * INPUT_W * INPUT_H];
+    let region = (0.0, 0.0, img.width() as f32, img.height() as f32);
+    resize_region_planar(img, region, INPUT_W, INPUT_H, [0, 1, 2], |x| (x - 127.0) / 128.0, &mut input);
+    input
+}
+
+/// Turns raw outputs (face probability at `[i*2+1]`, normalised corners at `[i*4..]`) into
+/// frame-pixel boxes above the threshold.
+pub fn decode(scores: &[f32], boxes: &[f32], threshold: f32, w: f32, h: f32) -> Vec<FaceBox> {
+    scores
+        .chunks_exact(2)
+        .zip(boxes.chunks_exact(4))
+        .filter(|(s, _)| s[1] >= threshold)
+        .map(|(s, b)| FaceBox { x1: b[0] * w, y1: b[1] * h, x2: b[2] * w, y2: b[3] * h, score: s[1] })
+        .filter(|b| b.area() > 0.0 && b.x1.is_finite() && b.y2.is_finite())
+        .collect()
+}
+
+/// Greedy non-maximum suppression: keeps the best box and drops those overlapping it by more
+/// than `iou`, repeatedly. Output is sorted by score, best first.
+pub fn nms(mut boxes: Vec<FaceBox>, iou: f32) -> Vec<FaceBox> {
+    boxes.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<FaceBox> = Vec::new();
+    for b in boxes {
+        if kept.iter().all(|k| k.iou(&b) <= iou) {
+            kept.push(b);
+        }
+    }
+    kept
+}
+
+/// Index of the subject: the largest face; among near-equal sizes (within 10%), the one
+/// closest to the frame centre, so a bystander of the same size at the edge does not win.
+pub fn choose_subject(faces: &[FaceBox], frame_w: f32, frame_h: f32) -> Option<usize> {
+    let largest = faces.iter().map(FaceBox::area).fold(0.0f32, f32::max);
+    let dist = |b: &FaceBox| {
+        let (cx, cy) = b.centre();
+        (cx - frame_w / 2.0).hypot(cy - frame_h / 2.0)
+    };
+    faces
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.area() >= 0.9 * largest)
+        .min_by(|(_, a), (_, b)| dist(a).total_cmp(&dist(b)))
+        .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bx(x1: f32, y1: f32, x2: f32, y2: f32, score: f32) -> FaceBox {
+        FaceBox { x1, y1, x2, y2, score }
+    }
+
+    #[test]
+    fn iou_of_known_overlaps() {
+        let a = bx(0.0, 0.0, 10.0, 10.0, 1.0);
+        assert!((a.iou(&a) - 1.0).abs() < 1e-6);
+        assert_eq!(a.iou(&bx(20.0, 20.0, 30.0, 30.0, 1.0)), 0.0);
+        // Half overlap: inter 50, union 150.
+        assert!((a.iou(&bx(5.0, 0.0, 15.0, 10.0, 1.0)) - 1.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn nms_keeps_best_of_each_cluster() {
+        let boxes = vec![
+            bx(0.0, 0.0, 10.0, 10.0, 0.8),
+            bx(1.0, 1.0, 11.0, 11.0, 0.95),
+            bx(50.0, 50.0, 60.0, 60.0, 0.9),
+            bx(0.5, 0.0, 10.5, 10.0, 0.7),
+        ];
+        let kept = nms(boxes, 0.3);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].score, 0.95);
+        assert_eq!(kept[1].score, 0.9);
+    }
+
+    #[test]
+    fn decode_scales_and_thresholds() {
+        let scores = [0.9, 0.1, 0.2, 0.8];
+        let boxes = [0.0, 0.0, 1.0, 1.0, 0.25, 0.5, 0.75, 1.0];
+        let faces = decode(&scores, &boxes, 0.7, 200.0, 100.0);
+        assert_eq!(faces, vec![bx(50.0, 50.0, 150.0, 100.0, 0.8)]);
+    }
+
+    #[test]
+    fn subject_is_largest_then_most_central() {
+        let faces = [bx(0.0, 0.0, 20.0, 20.0, 0.9), bx(40.0, 40.0, 60.0, 60.0, 0.8), bx(80.0, 0.0, 90.0, 10.0, 0.99)];
+        assert_eq!(choose_subject(&faces, 100.0, 100.0), Some(1));
+        let faces = [bx(0.0, 0.0, 30.0, 30.0, 0.9), bx(40.0, 40.0, 60.0, 60.0, 0.8)];
+        assert_eq!(choose_subject(&faces, 100.0, 100.0), Some(0));
+        assert_eq!(choose_subject(&[], 100.0, 100.0), None);
+    }
+
+    #[test]
+    fn preprocess_normalises_a_flat_frame() {
+        let img = RgbImage::from_pixel(640, 480, image::Rgb([255, 127, 0]));
+        let input = preprocess(&img);
+        let plane = INPUT_W * INPUT_H;
+        assert!(input[..plane].iter().all(|&v| (v - 1.0).abs() < 1e-6));
+        assert!(input[plane..2 * plane].iter().all(|&v| v == 0.0));
+        assert!(input[2 * plane..].iter().all(|&v| (v + 127.0 / 128.0).abs() < 1e-6));
+    }
+}

@@ -1,0 +1,166 @@
+//! Decoding photos and converting camera frames to RGB8, with bounded memory.
+
+use super::error::{EngineError, Result};
+use image::{ImageDecoder, ImageReader, RgbImage};
+use std::io::Cursor;
+use std::path::Path;
+
+/// Largest accepted width or height. Bigger inputs are refused before any pixel is decoded,
+/// so a forged 20000x20000 header cannot make us allocate gigabytes.
+pub const MAX_SIDE: u32 = 8192;
+/// Decoder working-memory cap (the output image counts towards it).
+const MAX_ALLOC: u64 = 256 * 1024 * 1024;
+
+/// Reads and decodes an image file (JPEG, PNG, PGM/PPM, BMP), honouring EXIF orientation.
+pub fn load_image(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|source| EngineError::ImageIo { path: path.to_owned(), source })?;
+    decode_image(&bytes)
+}
+
+/// Decodes an encoded image held in memory. Grey, alpha and 16-bit inputs become RGB8.
+pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
+    if bytes.is_empty() {
+        return Err(EngineError::UnreadableImage("empty file".into()));
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| EngineError::UnreadableImage(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(EngineError::UnreadableImage("unknown image format".into()));
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| EngineError::UnreadableImage(e.to_string()))?;
+    let (width, height) = decoder.dimensions();
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(EngineError::ImageTooLarge { width, height, limit: MAX_SIDE });
+    }
+    if width == 0 || height == 0 {
+        return Err(EngineError::UnreadableImage("image has no pixels".into()));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    decoder.set_limits(limits).map_err(|e| EngineError::UnreadableImage(e.to_string()))?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img =
+        image::DynamicImage::from_decoder(decoder).map_err(|e| EngineError::UnreadableImage(e.to_string()))?;
+    img.apply_orientation(orientation);
+    Ok(img.into_rgb8())
+}
+
+/// Pixel layouts a camera may hand us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    Rgb8,
+    /// Packed 4:2:2, Y0 U Y1 V (V4L2 YUYV), BT.601 limited range.
+    Yuyv,
+    Grey8,
+}
+
+/// Converts a raw camera buffer to RGB8, checking its size against the declared geometry.
+pub fn frame_to_rgb(data: &[u8], width: u32, height: u32, format: PixelFormat) -> Result<RgbImage> {
+    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+        return Err(EngineError::BadFrame(format!("unsupported frame size {width}x{height}")));
+    }
+    let pixels = width as usize * height as usize;
+    let expected = match format {
+        PixelFormat::Rgb8 => pixels * 3,
+        PixelFormat::Yuyv => {
+            if width % 2 != 0 {
+                return Err(EngineError::BadFrame("YUYV frame width must be even".into()));
+            }
+            pixels * 2
+        }
+        PixelFormat::Grey8 => pixels,
+    };
+    if data.len() != expected {
+        return Err(EngineError::BadFrame(format!(
+            "{format:?} {width}x{height} needs {expected} bytes, got {}",
+            data.len()
+        )));
+    }
+    let rgb = match format {
+        PixelFormat::Rgb8 => data.to_vec(),
+        PixelFormat::Grey8 => data.iter().flat_map(|&g| [g, g, g]).collect(),
+        PixelFormat::Yuyv => {
+            let mut out = Vec::with_capacity(pixels * 3);
+            for quad in data.chunks_exact(4) {
+                let (u, v) = (quad[1], quad[3]);
+                out.extend_from_slice(&yuv_to_rgb(quad[0], u, v));
+                out.extend_from_slice(&yuv_to_rgb(quad[2], u, v));
+            }
+            out
+        }
+    };
+    RgbImage::from_raw(width, height, rgb).ok_or_else(|| EngineError::BadFrame("frame buffer size mismatch".into()))
+}
+
+/// BT.601 limited-range YCbCr to RGB, as V4L2 webcams deliver it.
+fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
+    let c = (y as f32 - 16.0) * 1.164;
+    let d = u as f32 - 128.0;
+    let e = v as f32 - 128.0;
+    let clamp = |x: f32| x.round().clamp(0.0, 255.0) as u8;
+    [clamp(c + 1.596 * e), clamp(c - 0.392 * d - 0.813 * e), clamp(c + 2.017 * d)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_bytes(img: &image::DynamicImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).expect("encode png");
+        out
+    }
+
+    #[test]
+    fn grey_alpha_and_16_bit_become_rgb8() {
+        let grey = image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(4, 3, image::Luma([77])));
+        let rgb = decode_image(&png_bytes(&grey)).expect("decode");
+        assert_eq!(rgb.dimensions(), (4, 3));
+        assert_eq!(rgb.get_pixel(1, 1).0, [77, 77, 77]);
+
+        let rgba = image::DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(2, 2, image::Rgba([10, 20, 30, 0])));
+        assert_eq!(decode_image(&png_bytes(&rgba)).expect("decode").get_pixel(0, 0).0, [10, 20, 30]);
+
+        let deep =
+            image::DynamicImage::ImageRgb16(image::ImageBuffer::from_pixel(2, 2, image::Rgb([65535u16, 0, 32896])));
+        assert_eq!(decode_image(&png_bytes(&deep)).expect("decode").get_pixel(0, 0).0, [255, 0, 128]);
+    }
+
+    #[test]
+    fn empty_truncated_and_unknown_inputs_are_clear_errors() {
+        assert!(matches!(decode_image(&[]), Err(EngineError::UnreadableImage(_))));
+        assert!(matches!(decode_image(b"hello, not an image"), Err(EngineError::UnreadableImage(_))));
+        let img = image::DynamicImage::ImageRgb8(RgbImage::from_pixel(64, 64, image::Rgb([1, 2, 3])));
+        let png = png_bytes(&img);
+        for cut in [8, 20, png.len() / 2, png.len() - 5] {
+            assert!(decode_image(&png[..cut]).is_err(), "truncated at {cut} must fail");
+        }
+    }
+
+    #[test]
+    fn huge_header_is_refused_before_allocation() {
+        // A 20000x20000 binary PPM header with almost no pixel data.
+        let mut ppm = b"P6\n20000 20000\n255\n".to_vec();
+        ppm.extend_from_slice(&[0u8; 16]);
+        assert!(matches!(decode_image(&ppm), Err(EngineError::ImageTooLarge { width: 20000, .. })));
+    }
+
+    #[test]
+    fn yuyv_and_grey_frames_convert() {
+        // Mid-grey in limited range: Y=126, U=V=128 -> about 128.
+        let rgb = frame_to_rgb(&[126, 128, 126, 128], 2, 1, PixelFormat::Yuyv).expect("yuyv");
+        for p in rgb.pixels() {
+            for c in p.0 {
+                assert!((c as i32 - 128).abs() <= 1, "{c}");
+            }
+        }
+        let grey = frame_to_rgb(&[0, 255], 2, 1, PixelFormat::Grey8).expect("grey");
+        assert_eq!(grey.get_pixel(1, 0).0, [255, 255, 255]);
+        assert!(frame_to_rgb(&[0; 5], 2, 1, PixelFormat::Yuyv).is_err());
+        assert!(frame_to_rgb(&[0; 6], 3, 1, PixelFormat::Yuyv).is_err());
+        assert!(frame_to_rgb(&[], 0, 0, PixelFormat::Rgb8).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! 68-point facial landmarks on a 64x64 grey crop, reduced to the 5 points alignment needs.
+
+use super::detect::FaceBox;
+use super::error::Result;
+use super::model::Net;
+use super::resample::{half_pixel, sample_rgb, Border};
+use image::RgbImage;
+
+pub const INPUT_SIDE: usize = 64;
+
+/// A point in frame pixels.
+pub type Point = [f32; 2];
+
+/// Eye centres, nose tip, mouth corners (subject's right eye first, as seen in the image: left).
+pub type FivePoints = [Point; 5];
+
+pub struct LandmarkNet {
+    net: Net,
+}
+
+/// The square crop the landmark network sees: integer origin and side in frame pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Crop {
+    pub x0: f32,
+    pub y0: f32,
+    pub side: f32,
+}
+
+impl Crop {
+    /// A square with the box's height as side, centred on the box (the model was trained so).
+    pub fn around(face: &FaceBox) -> Crop {
+        let s = face.height();
+        let (cx, cy) = face.centre();
+        Crop { x0: (cx - s / 2.0).floor(), y0: (cy - s / 2.0).floor(), side: s.round().max(1.0) }
+    }
+}
+
+impl LandmarkNet {
+    pub fn new(net: Net) -> LandmarkNet {
+        LandmarkNet { net }
+    }
+
+    /// The 68 landmarks of `face`, in frame pixels.
+    pub fn landmarks(&self, img: &RgbImage, face: &FaceBox) -> Result<Vec<Point>> {
+        let crop = Crop::around(face);
+        let out = self.net.run(preprocess(img, crop))?;
+        Ok(out[0].chunks_exact(2).map(|p| [crop.x0 + p[0] * crop.side, crop.y0 + p[1] * crop.side]).collect())
+    }
+}
+
+/// Grey (BT.601 weights, not rounded) crop resized to 64x64, scaled by 1/256.
+pub fn preprocess(img: &RgbImage, crop: Crop) -> Vec<f32> {
+    let mut input = Vec::with_capacity(INPUT_SIDE * INPUT_SIDE);
+    for v in 0..INPUT_SIDE {
+        let y = half_pixel(v, crop.y0, crop.side, INPUT_SIDE);
+        for u in 0..INPUT_SIDE {
+            let x = half_pixel(u, crop.x0, crop.side, INPUT_SIDE);
+            let [r, g, b] = sample_rgb(img, x, y, Border::Clamp);
+            input.push((0.299 * r + 0.587 * g + 0.114 * b) / 256.0);
+        }
+    }
+    input
+}
+
+/// Reduces the iBUG 68-point layout to eye centres (mean of the four lid points), nose tip
+/// and mouth corners (mean of outer and inner lip corner).
+pub fn five_points(p: &[Point]) -> Option<FivePoints> {
+    if p.len() != 68 {
+        return None;
+    }
+    let mean = |ix: &[usize]| {
+        let n = ix.len() as f32;
+        [ix.iter().map(|&i| p[i][0]).sum::<f32>() / n, ix.iter().map(|&i| p[i][1]).sum::<f32>() / n]
+    };
+    Some([mean(&[37, 38, 40, 41]), mean(&[43, 44, 46, 47]), p[30], mean(&[48, 60]), mean(&[54, 64])])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_is_square_on_box_height() {
+        let face = FaceBox { x1: 10.0, y1: 20.0, x2: 50.0, y2: 80.0, score: 1.0 };
+        assert_eq!(Crop::around(&face), Crop { x0: 0.0, y0: 20.0, side: 60.0 });
+    }
+
+    #[test]
+    fn five_points_average_the_right_landmarks() {
+        let mut p = vec![[0.0, 0.0]; 68];
+        for (i, q) in p.iter_mut().enumerate() {
+            *q = [i as f32, 2.0 * i as f32];
+        }
+        let f = five_points(&p).expect("68 points");
+        assert_eq!(f[0], [39.0, 78.0]);
+        assert_eq!(f[1], [45.0, 90.0]);
+        assert_eq!(f[2], [30.0, 60.0]);
+        assert_eq!(f[3], [54.0, 108.0]);
+        assert_eq!(f[4], [59.0, 118.0]);
+        assert!(five_points(&p[..10]).is_none());
+    }
+
+    #[test]
+    fn preprocess_greys_and_scales() {
+        let img = RgbImage::from_pixel(100, 100, image::Rgb([200, 100, 50]));
+        let input = preprocess(&img, Crop { x0: -10.0, y0: 90.0, side: 40.0 });
+        let expect = (0.299 * 200.0 + 0.587 * 100.0 + 0.114 * 50.0) / 256.0;
+        assert_eq!(input.len(), 64 * 64);
+        assert!(input.iter().all(|&v| (v - expect).abs() < 1e-5));
+    }
+}

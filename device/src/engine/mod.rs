@@ -1,0 +1,184 @@
+//! The face engine: one stage per module, data flowing one way.
+//!
+//! ```text
+//! image_io -> detect -> landmarks -> align -> quality -> embed -> matcher
+//!  decode     boxes     68 -> 5 pts   112x112   gate      512-d    1:1 / 1:N
+//! ```
+//! [`calibration`] and [`metrics`] turn scores into decisions and figures; [`model`] loads
+//! and verifies the networks.
+
+pub mod align;
+pub mod calibration;
+pub mod detect;
+pub mod embed;
+pub mod error;
+pub mod image_io;
+pub mod landmarks;
+pub mod matcher;
+pub mod metrics;
+pub mod model;
+pub mod quality;
+pub mod resample;
+
+pub use calibration::Calibration;
+pub use detect::{DetectConfig, FaceBox};
+pub use embed::Embedding;
+pub use error::{EngineError, Result};
+pub use quality::{QualityGate, QualityIssue, QualityMetrics};
+
+use align::Similarity;
+use image::RgbImage;
+use landmarks::{FivePoints, Point};
+use model::{Manifest, Net};
+use std::path::PathBuf;
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub models_dir: PathBuf,
+    /// Embedding variant from the manifest (e.g. `int8w`, `fp32`); `None` = the first listed.
+    pub embed_variant: Option<String>,
+    /// Embed the mirrored crop as well and sum.
+    pub flip: bool,
+    pub detect: DetectConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            models_dir: model::default_models_dir(),
+            embed_variant: None,
+            flip: true,
+            detect: DetectConfig::default(),
+        }
+    }
+}
+
+/// How many faces an image may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FacePolicy {
+    /// Exactly one face: another face at least half the subject's size is an error
+    /// (enrolment must not guess who is meant).
+    Single,
+    /// Take the subject (largest, then most central) and report the others (door camera).
+    Subject,
+}
+
+/// A face found, located and aligned, before embedding.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub face: FaceBox,
+    pub landmarks: Vec<Point>,
+    pub five: FivePoints,
+    pub to_crop: Similarity,
+    pub aligned: RgbImage,
+    pub quality: QualityMetrics,
+}
+
+/// A face embedded, with what else was in the picture.
+#[derive(Debug, Clone)]
+pub struct FaceResult {
+    pub observation: Observation,
+    pub embedding: Embedding,
+    /// Other faces in the frame (not the subject).
+    pub others: Vec<FaceBox>,
+}
+
+pub struct Engine {
+    pub detector: detect::Detector,
+    pub landmarks: landmarks::LandmarkNet,
+    pub embedder: embed::Embedder,
+    /// Embedding-space id: templates from another id are refused.
+    pub embedding_id: String,
+    pub embed_variant: String,
+    pub manifest: Manifest,
+    /// Score calibration for this embedding space, if shipped.
+    pub calibration: Option<Calibration>,
+}
+
+impl Engine {
+    pub fn load(config: &EngineConfig) -> Result<Engine> {
+        let manifest = Manifest::load(&config.models_dir)?;
+        let detect_entry = manifest.find("detect", None)?;
+        let detect_net = Net::from_manifest(&manifest, detect_entry, &[1, 3, detect::INPUT_H, detect::INPUT_W])?;
+        let landmark_entry = manifest.find("landmark", None)?;
+        let side = landmarks::INPUT_SIDE;
+        let landmark_net = Net::from_manifest(&manifest, landmark_entry, &[1, 1, side, side])?;
+        let embed_entry = manifest.find("embed", config.embed_variant.as_deref())?;
+        let embed_net = Net::from_manifest(&manifest, embed_entry, &[1, 3, 112, 112])?;
+        let embedding_id = embed_entry.embedding_id.clone().unwrap_or_else(|| embed_entry.name.clone());
+        let calibration_path = config.models_dir.join("calibration.toml");
+        let calibration = if calibration_path.exists() {
+            let c = Calibration::load(&calibration_path)?;
+            if c.embedding_id != embedding_id {
+                return Err(EngineError::ModelMismatch { expected: embedding_id, found: c.embedding_id });
+            }
+            Some(c)
+        } else {
+            None
+        };
+        Ok(Engine {
+            detector: detect::Detector::new(detect_net, config.detect)?,
+            landmarks: landmarks::LandmarkNet::new(landmark_net),
+            embedder: embed::Embedder::new(embed_net, config.flip),
+            embedding_id,
+            embed_variant: embed_entry.variant.clone(),
+            manifest: manifest.clone(),
+            calibration,
+        })
+    }
+
+    /// All faces, best score first.
+    pub fn detect(&self, img: &RgbImage) -> Result<Vec<FaceBox>> {
+        self.detector.detect(img)
+    }
+
+    /// Landmarks, alignment and quality for one detected face.
+    pub fn observe(&self, img: &RgbImage, face: &FaceBox) -> Result<Observation> {
+        let landmarks = self.landmarks.landmarks(img, face)?;
+        let five = landmarks::five_points(&landmarks)
+            .ok_or_else(|| EngineError::inference("landmarks", "expected 68 points"))?;
+        let (aligned, to_crop) =
+            align::align(img, &five).ok_or_else(|| EngineError::LowQuality("landmarks collapsed to a point".into()))?;
+        let quality = quality::measure(face, &five, &aligned);
+        Ok(Observation { face: *face, landmarks, five, to_crop, aligned, quality })
+    }
+
+    /// Picks the subject according to `policy`; returns its index and the other faces.
+    pub fn choose(&self, img: &RgbImage, faces: &[FaceBox], policy: FacePolicy) -> Result<usize> {
+        let subject =
+            detect::choose_subject(faces, img.width() as f32, img.height() as f32).ok_or(EngineError::NoFace)?;
+        if policy == FacePolicy::Single {
+            let side = faces[subject].width().min(faces[subject].height());
+            let rivals = faces.iter().filter(|f| f.width().min(f.height()) >= 0.5 * side).count();
+            if rivals > 1 {
+                return Err(EngineError::SeveralFaces { count: rivals });
+            }
+        }
+        Ok(subject)
+    }
+
+    /// The whole pipeline on one picture: detect, choose, observe, gate, embed.
+    pub fn process(&self, img: &RgbImage, policy: FacePolicy, gate: &QualityGate) -> Result<FaceResult> {
+        let faces = self.detect(img)?;
+        let subject = self.choose(img, &faces, policy)?;
+        let observation = self.observe(img, &faces[subject])?;
+        let issues = gate.check(&observation.quality);
+        if let Some(first) = issues.first() {
+            if let QualityIssue::TooSmall { px, min } = *first {
+                return Err(EngineError::FaceTooSmall { size_px: px, min_px: min });
+            }
+            let reasons: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            return Err(EngineError::LowQuality(reasons.join("; ")));
+        }
+        let embedding = self.embedder.embed(&observation.aligned)?;
+        let others = faces.iter().enumerate().filter(|(i, _)| *i != subject).map(|(_, f)| *f).collect();
+        Ok(FaceResult { observation, embedding, others })
+    }
+
+    /// Decodes a file and runs [`Engine::process`].
+    pub fn process_file(&self, path: &std::path::Path, policy: FacePolicy, gate: &QualityGate) -> Result<FaceResult> {
+        let img = image_io::load_image(path)?;
+        self.process(&img, policy, gate)
+    }
+}

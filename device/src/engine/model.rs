@@ -1,0 +1,159 @@
+//! The model manifest (`models/manifest.toml`) and loading of ONNX networks through tract.
+//!
+//! Every network file is checked against the sha256 in the manifest before tract parses it:
+//! a swapped or corrupted model is refused with a clear error instead of producing
+//! plausible-looking but wrong embeddings.
+
+use super::error::{EngineError, Result};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+
+/// One `[[model]]` entry of the manifest; fields we do not use are ignored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelEntry {
+    pub name: String,
+    pub file: String,
+    pub role: String,
+    #[serde(default)]
+    pub variant: String,
+    pub sha256: String,
+    /// Embedding-space id: templates are only comparable between models sharing it.
+    #[serde(default)]
+    pub embedding_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    #[serde(rename = "model")]
+    pub models: Vec<ModelEntry>,
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl Manifest {
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let path = dir.join("manifest.toml");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| EngineError::Manifest { path: path.clone(), reason: e.to_string() })?;
+        let mut manifest: Manifest =
+            toml::from_str(&text).map_err(|e| EngineError::Manifest { path: path.clone(), reason: e.to_string() })?;
+        manifest.dir = dir.to_owned();
+        Ok(manifest)
+    }
+
+    /// The entry for `role` (and `variant`, when given).
+    pub fn find(&self, role: &str, variant: Option<&str>) -> Result<&ModelEntry> {
+        self.models.iter().find(|m| m.role == role && variant.is_none_or(|v| m.variant == v)).ok_or_else(|| {
+            EngineError::Manifest {
+                path: self.dir.join("manifest.toml"),
+                reason: format!("no {role} model{}", variant.map(|v| format!(" of variant {v:?}")).unwrap_or_default()),
+            }
+        })
+    }
+
+    /// Variants available for a role, in manifest order.
+    pub fn variants(&self, role: &str) -> Vec<&ModelEntry> {
+        self.models.iter().filter(|m| m.role == role).collect()
+    }
+
+    pub fn path_of(&self, entry: &ModelEntry) -> PathBuf {
+        self.dir.join(&entry.file)
+    }
+}
+
+/// The default models folder: `$FACEGATE_MODELS`, else the repository's `models/`.
+pub fn default_models_dir() -> PathBuf {
+    std::env::var_os("FACEGATE_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"))
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// A loaded, optimised network with a fixed input shape.
+pub struct Net {
+    pub name: String,
+    plan: Plan,
+    input_shape: Vec<usize>,
+    output_names: Vec<String>,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Net").field("name", &self.name).field("input", &self.input_shape).finish()
+    }
+}
+
+impl Net {
+    /// Loads `entry` from the manifest, verifying its sha256 first.
+    pub fn from_manifest(manifest: &Manifest, entry: &ModelEntry, input_shape: &[usize]) -> Result<Net> {
+        let path = manifest.path_of(entry);
+        let bytes = std::fs::read(&path).map_err(|e| EngineError::Model {
+            name: entry.name.clone(),
+            reason: format!("cannot read {}: {e}", path.display()),
+        })?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if !actual.eq_ignore_ascii_case(&entry.sha256) {
+            return Err(EngineError::Model {
+                name: entry.name.clone(),
+                reason: format!(
+                    "{} has sha256 {actual}, manifest expects {}: wrong or corrupted model file",
+                    path.display(),
+                    entry.sha256
+                ),
+            });
+        }
+        Net::from_bytes(&entry.name, &bytes, input_shape)
+    }
+
+    /// Parses and optimises an ONNX network for a fixed input shape (no hash check).
+    pub fn from_bytes(name: &str, bytes: &[u8], input_shape: &[usize]) -> Result<Net> {
+        let err = |e: TractError| EngineError::Model { name: name.to_owned(), reason: format!("{e:#}") };
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut std::io::Cursor::new(bytes))
+            .map_err(err)?
+            .with_input_fact(0, f32::fact(input_shape).into())
+            .map_err(err)?;
+        let output_names = model
+            .output_outlets()
+            .map_err(err)?
+            .iter()
+            .map(|o| model.outlet_label(*o).map(str::to_owned).unwrap_or_else(|| model.node(o.node).name.clone()))
+            .collect();
+        let plan = model.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
+        Ok(Net { name: name.to_owned(), plan, input_shape: input_shape.to_vec(), output_names })
+    }
+
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    /// Runs the network on one input tensor laid out as `input_shape`; returns every output
+    /// flattened, in graph order.
+    pub fn run(&self, input: Vec<f32>) -> Result<Vec<Vec<f32>>> {
+        let stage = "network";
+        let tensor = tract_ndarray::ArrayD::from_shape_vec(self.input_shape.clone(), input)
+            .map_err(|e| EngineError::inference(stage, e))?
+            .into_tensor();
+        let outputs = self.plan.run(tvec!(tensor.into_tvalue())).map_err(|e| EngineError::inference(stage, e))?;
+        outputs
+            .iter()
+            .map(|t| {
+                t.to_plain_array_view::<f32>()
+                    .map(|v| v.iter().copied().collect())
+                    .map_err(|e| EngineError::inference(stage, e))
+            })
+            .collect()
+    }
+
+    /// Index of the output called `name`.
+    pub fn output_index(&self, name: &str) -> Result<usize> {
+        self.output_names.iter().position(|n| n == name).ok_or_else(|| EngineError::Model {
+            name: self.name.clone(),
+            reason: format!("no output named {name:?} (has {:?})", self.output_names),
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! `facegate eval pairs`: verification accuracy on a labelled pair list (LFW View 2 protocol).
+
+use crate::{batch, pairs};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use facegate_device::engine::metrics;
+use facegate_device::engine::{Calibration, Embedding, Engine};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct EvalPairsArgs {
+    /// Folder the pair list's image paths are relative to.
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Pair list (LFW pairs.txt or fold<TAB>path1<TAB>path2<TAB>same).
+    #[arg(long)]
+    pub pairs: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw the ROC curve (log FAR on x from 1e-4 to 1, TAR on y) to this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Also fit a score calibration on every same/different-person combination of the
+    /// images (identity = parent folder) and write it here (TOML).
+    #[arg(long)]
+    pub calibration_out: Option<PathBuf>,
+}
+
+/// The figures `eval pairs` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PairsReport {
+    pub model: String,
+    pub pairs: usize,
+    pub images: usize,
+    pub no_face: usize,
+    pub accuracy: f64,
+    pub accuracy_std: f64,
+    pub auc: f64,
+    pub eer: f64,
+    #[serde(rename = "tar_at_far_1e-3")]
+    pub tar_at_far_1e_3: f64,
+    #[serde(rename = "tar_at_far_1e-2")]
+    pub tar_at_far_1e_2: f64,
+    pub ms_per_image: f64,
+    pub fold_accuracy: Vec<f64>,
+    pub no_face_images: Vec<String>,
+}
+
+pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
+    let pairs = pairs::load(&args.pairs)?;
+    let mut images: Vec<PathBuf> = pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
+    images.sort();
+    images.dedup();
+    let missing: Vec<&PathBuf> = images.iter().filter(|p| !args.root.join(p).is_file()).take(3).collect();
+    if !missing.is_empty() {
+        bail!("images missing under {}: {:?} ...", args.root.display(), missing);
+    }
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let embedded = batch::embed_files(engine, &args.root, &images, threads);
+    let ms_per_image = embedded.iter().map(|e| e.millis).sum::<f64>() / embedded.len().max(1) as f64;
+    let mut by_path: HashMap<&Path, &Embedding> = HashMap::new();
+    let mut no_face_images = Vec::new();
+    for e in &embedded {
+        match &e.result {
+            Ok(emb) => {
+                by_path.insert(&e.path, emb);
+            }
+            Err(err) => {
+                tracing::warn!("{}: {err}", e.path.display());
+                no_face_images.push(e.path.display().to_string());
+            }
+        }
+    }
+    // A pair with an unusable image counts as a rejection (score -1), as in the usual protocol.
+    let scored: Vec<(usize, f32, bool)> = pairs
+        .iter()
+        .map(|p| {
+            let s = match (by_path.get(p.a.as_path()), by_path.get(p.b.as_path())) {
+                (Some(a), Some(b)) => a.cosine(b),
+                _ => -1.0,
+            };
+            (p.fold, s, p.same)
+        })
+        .collect();
+    let genuine: Vec<f32> = scored.iter().filter(|p| p.2).map(|p| p.1).collect();
+    let impostor: Vec<f32> = scored.iter().filter(|p| !p.2).map(|p| p.1).collect();
+    let kfold = metrics::kfold_accuracy(&scored);
+    let report = PairsReport {
+        model: engine.embedding_id.clone(),
+        pairs: pairs.len(),
+        images: images.len(),
+        no_face: no_face_images.len(),
+        accuracy: kfold.accuracy,
+        accuracy_std: kfold.accuracy_std,
+        auc: metrics::auc(&genuine, &impostor),
+        eer: metrics::eer(&genuine, &impostor),
+        tar_at_far_1e_3: metrics::tar_at_far(&genuine, &impostor, 1e-3),
+        tar_at_far_1e_2: metrics::tar_at_far(&genuine, &impostor, 1e-2),
+        ms_per_image,
+        fold_accuracy: kfold.fold_accuracy,
+        no_face_images,
+    };
+    if let Some(path) = &args.plot {
+        plot_roc(&genuine, &impostor, path).with_context(|| format!("drawing {}", path.display()))?;
+    }
+    if let Some(path) = &args.calibration_out {
+        let cal = calibrate(engine, &embedded, &args.root);
+        std::fs::write(path, cal.to_toml()).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("calibration: {} genuine, {} impostor pairs -> {}", cal.genuine_pairs, cal.impostor_pairs, path.display());
+    }
+    Ok(report)
+}
+
+pub fn print(report: &PairsReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+        return Ok(());
+    }
+    println!("model            {}", report.model);
+    println!("pairs / images   {} / {}", report.pairs, report.images);
+    println!("accuracy         {:.2}% +- {:.2}% (10-fold)", report.accuracy * 100.0, report.accuracy_std * 100.0);
+    println!("ROC AUC          {:.5}", report.auc);
+    println!("EER              {:.2}%", report.eer * 100.0);
+    println!("TAR @ FAR 1e-3   {:.2}%", report.tar_at_far_1e_3 * 100.0);
+    println!("TAR @ FAR 1e-2   {:.2}%", report.tar_at_far_1e_2 * 100.0);
+    println!("no face          {}", report.no_face);
+    println!("ms per image     {:.1}", report.ms_per_image);
+    Ok(())
+}
+
+/// Genuine = every pair of images of one identity; impostor = pairs across identities
+/// (a deterministic sample of at most 4 million).
+fn calibrate(engine: &Engine, embedded: &[batch::Embedded], root: &Path) -> Calibration {
+    let ok: Vec<(&Path, &Embedding)> = embedded
+        .iter()
+        .filter_map(|e| e.result.as_ref().ok().map(|emb| (e.path.parent().unwrap_or(Path::new("")), emb)))
+        .collect();
+    let total = ok.len() * ok.len().saturating_sub(1) / 2;
+    let stride = (total / 4_000_000).max(1);
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    let mut k = 0usize;
+    for i in 0..ok.len() {
+        for j in i + 1..ok.len() {
+            let same = ok[i].0 == ok[j].0;
+            k += 1;
+            if same {
+                genuine.push(ok[i].1.cosine(ok[j].1));
+            } else if k % stride == 0 {
+                impostor.push(ok[i].1.cosine(ok[j].1));
+            }
+        }
+    }
+    let source = format!("{} (identity = folder), {} images", root.display(), ok.len());
+    Calibration::fit(&genuine, &impostor, &engine.embedding_id, &source)
+}
+
+fn plot_roc(genuine: &[f32], impostor: &[f32], path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    let points: Vec<(f64, f64)> = metrics::roc(genuine, impostor)
+        .into_iter()
+        .filter(|p| p.1 > 0.0)
+        .map(|(_, far, tar)| (far.log10().max(-4.0), tar))
+        .collect();
+    let root = BitMapBackend::new(path, (640, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root).margin(20).build_cartesian_2d(-4.0f64..0.0, 0.8f64..1.0)?;
+    // Grid at each decade of FAR and every 0.05 of TAR (no text: no font is bundled).
+    for d in -4..=0 {
+        chart.draw_series(LineSeries::new([(d as f64, 0.8), (d as f64, 1.0)], BLACK.mix(0.2)))?;
+    }
+    for k in 0..=4 {
+        let y = 0.8 + 0.05 * k as f64;
+        chart.draw_series(LineSeries::new([(-4.0, y), (0.0, y)], BLACK.mix(0.2)))?;
+    }
+    chart.draw_series(LineSeries::new(points, BLUE.stroke_width(2)))?;
+    root.present()?;
+    Ok(())
+}

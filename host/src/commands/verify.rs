@@ -1,0 +1,56 @@
+//! `facegate verify A B`: are these two photos the same person?
+
+use anyhow::{Context, Result};
+use clap::Args;
+use facegate_device::engine::{Engine, FacePolicy, QualityGate};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// First photo.
+    pub a: PathBuf,
+    /// Second photo.
+    pub b: PathBuf,
+    /// Target false-accept rate used to pick the decision threshold from the calibration.
+    #[arg(long, default_value_t = 1e-3)]
+    pub far: f64,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Returns whether the photos show the same person.
+pub fn run(engine: &Engine, args: &VerifyArgs) -> Result<bool> {
+    let calibration = engine
+        .calibration
+        .as_ref()
+        .context("no calibration.toml beside the models: cannot turn a FAR target into a threshold")?;
+    let embed = |p: &PathBuf| {
+        engine
+            .process_file(p, FacePolicy::Subject, &QualityGate::VERIFY)
+            .with_context(|| format!("{}", p.display()))
+    };
+    let (a, b) = (embed(&args.a)?, embed(&args.b)?);
+    let score = a.embedding.cosine(&b.embedding);
+    let threshold = calibration.threshold_for_far(args.far);
+    let same = score >= threshold;
+    let probability = calibration.probability(score);
+    if args.json {
+        let out = serde_json::json!({
+            "score": score,
+            "probability": probability,
+            "threshold": threshold,
+            "far_target": args.far,
+            "same": same,
+            "decision": if same { "same" } else { "different" },
+            "model": engine.embedding_id,
+        });
+        println!("{out}");
+    } else {
+        println!("score        {score:.4}");
+        println!("probability  {:.1}% same person", probability * 100.0);
+        println!("threshold    {threshold:.4} (FAR {:.0e})", args.far);
+        println!("decision     {}", if same { "SAME person" } else { "DIFFERENT people" });
+    }
+    Ok(same)
+}

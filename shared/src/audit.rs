@@ -1,0 +1,51 @@
+//! Audit-log records kept by the device and fetched by the host.
+
+use serde::{Deserialize, Serialize};
+
+use crate::template::PersonId;
+
+/// Maximum length in bytes of [`AuditRecord::detail`].
+pub const AUDIT_DETAIL_LEN: usize = 48;
+/// Maximum records per [`AuditPage`].
+pub const AUDIT_PAGE_MAX: usize = 16;
+
+/// What an audit record is about. Append-only, like every wire enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuditKind {
+    Boot,
+    Paired,
+    AccessGranted,
+    AccessDenied,
+    UnknownFace,
+    LockedOut,
+    SpoofSuspected,
+    TemplateUpserted,
+    TemplateDeleted,
+    SyncCommitted,
+    SyncAborted,
+    ConfigChanged,
+    /// Rejected frame: bad MAC, replay or missing authentication.
+    AuthFailure,
+}
+
+/// One audit-log entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Monotonic per-device sequence number (never reused).
+    pub seq: u64,
+    /// Wall-clock time, Unix epoch milliseconds (0 if the clock is unset).
+    pub timestamp_ms: u64,
+    pub kind: AuditKind,
+    pub person_id: Option<PersonId>,
+    pub score: Option<f32>,
+    pub detail: heapless::String<AUDIT_DETAIL_LEN>,
+}
+
+/// Reply to `FetchAudit`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// Records with `seq >= since_seq`, ascending.
+    pub records: heapless::Vec<AuditRecord, AUDIT_PAGE_MAX>,
+    /// `since_seq` for the next fetch if more records exist, else `None`.
+    pub next_seq: Option<u64>,
+}

@@ -1,0 +1,25 @@
+//! LFW View 2, 10-fold, with the shipped model: the accuracy bar of the engine issue.
+
+use facegate_device::engine::{Engine, EngineConfig};
+use facegate_host::commands::eval::{self, EvalPairsArgs};
+
+#[test]
+fn lfw_view2_accuracy_meets_the_bar() {
+    let Some(data) = facegate_e2e::data_dir("lfw_view2_accuracy_meets_the_bar") else { return };
+    let engine = Engine::load(&EngineConfig::default()).expect("models load");
+    let lfw = data.join("lfw");
+    let args = EvalPairsArgs {
+        root: lfw.clone(),
+        pairs: lfw.join("pairs.txt"),
+        threads: None,
+        json: true,
+        plot: None,
+        calibration_out: None,
+    };
+    let report = eval::run(&engine, &args).expect("eval runs");
+    eprintln!("LFW View 2 ({} / {}): {}", engine.embedding_id, engine.embed_variant, serde_json::to_string(&report).unwrap_or_default());
+    assert_eq!(report.pairs, 6000);
+    assert_eq!(report.no_face, 0, "images without a face: {:?}", report.no_face_images);
+    assert!(report.accuracy >= 0.9945, "accuracy {:.4} below the 99.45% reference", report.accuracy);
+    assert!(report.tar_at_far_1e_3 >= 0.985, "TAR@FAR=1e-3 {:.4} below 98.5%", report.tar_at_far_1e_3);
+}
