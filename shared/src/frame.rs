@@ -31,6 +31,8 @@ pub struct Auth {
 
 /// What a frame carries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// no_std has no Box: fixed-size inline messages are intended.
+#[allow(clippy::large_enum_variant)]
 pub enum Body {
     Request(Request),
     Response(Response),
@@ -293,5 +295,19 @@ impl Iterator for Push<'_, '_> {
             }
         }
         None
+    }
+}
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vec_encoder_matches_slice_encoder() {
+        let f = Frame::request(1, Request::Ping { payload: 5 });
+        let mut buf = [0u8; MAX_FRAME];
+        let slice = encode_frame(&f, &mut buf).map(<[u8]>::to_vec);
+        assert_eq!(encode_frame_vec(&f), slice);
+        assert_eq!(decode_frame(&encode_frame_vec(&f).unwrap()), Ok(f));
     }
 }

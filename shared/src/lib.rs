@@ -61,6 +61,9 @@
 //!   only ever **appended**, never reordered, removed or renamed-in-place.
 //! * Existing struct/variant fields are never changed, reordered or retyped.
 //!   A new field means a **new message variant** (e.g. `HelloV2`).
+//! * Bounds (`heapless` capacities, [`MAX_SYNC_CHUNK`], [`MAX_FRAME`]) are part
+//!   of the format: an old peer rejects longer data, so they only change via
+//!   new variants / a version bump.
 //! * [`ErrorCode`]s are explicit numbers, never reused; unknown codes decode
 //!   as [`ErrorCode::Other`].
 //! * A frame with an unknown variant (CRC valid) decodes to

@@ -89,6 +89,8 @@ pub struct DeviceInfo {
 
 /// Host → device requests. The reply carries the same frame id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// no_std has no Box: fixed-size inline messages are intended.
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     /// Start a session → [`Response::Hello`].
     Hello(HelloRequest),
@@ -161,6 +163,8 @@ pub struct TemplatePage {
 
 /// Device → host replies (same frame id as the request).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// no_std has no Box: fixed-size inline messages are intended.
+#[allow(clippy::large_enum_variant)]
 pub enum Response {
     Hello(DeviceInfo),
     Pong {

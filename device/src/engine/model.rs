@@ -21,7 +21,7 @@ pub struct ModelEntry {
     pub variant: String,
     pub sha256: String,
     /// Embedding-space id: templates are only comparable between models sharing it.
-    #[serde(default)]
+    #[serde(default, alias = "embedding_model_id")]
     pub embedding_id: Option<String>,
 }
 
