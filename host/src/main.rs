@@ -28,6 +28,9 @@ enum Command {
     /// Compare two photos: prints score, probability and decision; exit 0 same, 1 different, 2 error.
     #[command(after_help = "Example:\n  facegate verify alice1.jpg alice2.jpg --far 1e-3 --json")]
     Verify(commands::verify::VerifyArgs),
+    /// Per-stage latency against the onnxruntime reference, in one run.
+    #[command(after_help = "Example:\n  facegate bench --data ../shared/faces --json")]
+    Bench(commands::bench::BenchArgs),
     /// Evaluate the engine on labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -40,13 +43,17 @@ enum EvalCommand {
     Pairs(commands::eval::EvalPairsArgs),
 }
 
-fn load_engine(cli: &Cli) -> Result<Engine> {
-    let config = EngineConfig {
+fn engine_config(cli: &Cli) -> EngineConfig {
+    EngineConfig {
         models_dir: cli.models.clone().unwrap_or_else(model::default_models_dir),
         embed_variant: cli.model.clone(),
         flip: !cli.no_flip,
         ..EngineConfig::default()
-    };
+    }
+}
+
+fn load_engine(cli: &Cli) -> Result<Engine> {
+    let config = engine_config(cli);
     Engine::load(&config).with_context(|| format!("loading models from {}", config.models_dir.display()))
 }
 
@@ -55,6 +62,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Verify(args) => {
             let same = commands::verify::run(&load_engine(cli)?, args)?;
             Ok(if same { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Bench(args) => {
+            let report = commands::bench::run(&engine_config(cli), args)?;
+            commands::bench::print(&report, args.json);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Eval(EvalCommand::Pairs(args)) => {
             let report = commands::eval::run(&load_engine(cli)?, args)?;

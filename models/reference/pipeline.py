@@ -145,10 +145,16 @@ def cmd_embed(a):
             for k, s in extra.items():
                 rec["embedding_" + k] = [round(float(v), 6) for v in p.embed_crop(f.crop, a.flip, s)]
         out["images"].append(rec)
-    with open(a.out, "w") as fh:
-        json.dump(out, fh, indent=1)
-        fh.write("\n")
+    write_embed_json(out, a.out)
     print(f"wrote {a.out}: {sum(r['face'] for r in out['images'])}/{len(out['images'])} faces")
+
+
+def write_embed_json(out, path):
+    """Compact JSON: header keys, then one image record per line."""
+    head = {k: v for k, v in out.items() if k != "images"}
+    lines = [json.dumps(r, separators=(",", ":")) for r in out["images"]]
+    with open(path, "w") as fh:
+        fh.write(json.dumps(head)[:-1] + ', "images": [\n' + ",\n".join(lines) + "\n]}\n")
 
 
 def cmd_crops(a):

@@ -44,7 +44,8 @@ ENTRIES = [
          input=EMBED_IN, outputs=EMBED_OUT),
     dict(name="embed-int8qdq", file="embed-int8qdq.onnx", role="embed", variant="int8qdq", src="fr_feature.onnx",
          transform="prelu-rewrite; opset 13; onnxruntime quantize_static QDQ, per-channel int8 symmetric weights, "
-                   "{act} activations, {method} calibration on {n} aligned crops ({calib})",
+                   "{act} activations, {method} calibration on {n} aligned crops ({calib}); only Conv quantized "
+                   "(Relu/Min/Mul/Add of the PRelu rewrite and residual Adds stay fp32)",
          input=EMBED_IN, outputs=EMBED_OUT),
 ]
 

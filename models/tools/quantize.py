@@ -53,14 +53,14 @@ class CropReader:
         self.i = 0
 
 
-def static_qdq(fp32_path, out_path, crops, to_input, method="MinMax", act="uint8", ops=None):
+def static_qdq(fp32_path, out_path, crops, to_input, method="MinMax", act="uint8", ops=None, percentile=99.999):
     """ops: op types to quantize (None = onnxruntime default: every supported op)."""
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     cm = {"MinMax": CalibrationMethod.MinMax, "Percentile": CalibrationMethod.Percentile}[method]
     at = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}[act]
     extra = {"WeightSymmetric": True, "ActivationSymmetric": False}
     if method == "Percentile":
-        extra.update({"CalibPercentile": 99.999, "CalibNumBins": 2048})
+        extra.update({"CalibPercentile": percentile, "CalibNumBins": 2048})
     with tempfile.TemporaryDirectory() as td:
         extra["CalibTensorRangeSymmetric"] = False
         tmp = os.path.join(td, "q.onnx")

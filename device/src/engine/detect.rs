@@ -101,15 +101,33 @@ pub fn decode(scores: &[f32], boxes: &[f32], threshold: f32, w: f32, h: f32) -> 
         .collect()
 }
 
-/// Greedy non-maximum suppression: keeps the best box and drops those overlapping it by more
-/// than `iou`, repeatedly. Output is sorted by score, best first.
+/// Non-maximum suppression with box blending: the best remaining box claims every box that
+/// overlaps it by more than `iou`, and the cluster's score-weighted mean box is reported.
+/// Blending makes the box a smooth function of the network output, so near-ties between
+/// neighbouring anchors cannot make it jump by pixels (as hard NMS does).
+/// Output is sorted by score, best first.
 pub fn nms(mut boxes: Vec<FaceBox>, iou: f32) -> Vec<FaceBox> {
     boxes.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<FaceBox> = Vec::new();
-    for b in boxes {
-        if kept.iter().all(|k| k.iou(&b) <= iou) {
-            kept.push(b);
+    let mut taken = vec![false; boxes.len()];
+    let mut kept = Vec::new();
+    for i in 0..boxes.len() {
+        if taken[i] {
+            continue;
         }
+        let best = boxes[i];
+        let (mut acc, mut weight) = ([0.0f32; 4], 0.0f32);
+        for j in i..boxes.len() {
+            if !taken[j] && best.iou(&boxes[j]) > iou || j == i {
+                taken[j] = true;
+                let b = &boxes[j];
+                for (a, v) in acc.iter_mut().zip([b.x1, b.y1, b.x2, b.y2]) {
+                    *a += b.score * v;
+                }
+                weight += b.score;
+            }
+        }
+        let [x1, y1, x2, y2] = acc.map(|a| a / weight);
+        kept.push(FaceBox { x1, y1, x2, y2, score: best.score });
     }
     kept
 }
@@ -158,7 +176,10 @@ mod tests {
         let kept = nms(boxes, 0.3);
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].score, 0.95);
-        assert_eq!(kept[1].score, 0.9);
+        assert_eq!(kept[1], bx(50.0, 50.0, 60.0, 60.0, 0.9));
+        // The first cluster is the score-weighted mean of its three boxes.
+        let x1 = (0.95 * 1.0 + 0.8 * 0.0 + 0.7 * 0.5) / (0.95 + 0.8 + 0.7);
+        assert!((kept[0].x1 - x1).abs() < 1e-5, "{:?}", kept[0]);
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub struct LandmarkNet {
     net: Net,
 }
 
-/// The square crop the landmark network sees: integer origin and side in frame pixels.
+/// The square crop the landmark network sees, in frame pixels. Origin and side stay
+/// continuous: rounding them would make the landmarks (and the embedding) jump when the box
+/// moves by a fraction of a pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Crop {
     pub x0: f32,
@@ -31,7 +33,8 @@ impl Crop {
     pub fn around(face: &FaceBox) -> Crop {
         let s = face.height();
         let (cx, cy) = face.centre();
-        Crop { x0: (cx - s / 2.0).floor(), y0: (cy - s / 2.0).floor(), side: s.round().max(1.0) }
+        let side = s.max(1.0);
+        Crop { x0: cx - side / 2.0, y0: cy - side / 2.0, side }
     }
 }
 
@@ -83,6 +86,9 @@ mod tests {
     fn crop_is_square_on_box_height() {
         let face = FaceBox { x1: 10.0, y1: 20.0, x2: 50.0, y2: 80.0, score: 1.0 };
         assert_eq!(Crop::around(&face), Crop { x0: 0.0, y0: 20.0, side: 60.0 });
+        let face = FaceBox { x1: 10.5, y1: 20.0, x2: 50.0, y2: 80.3, score: 1.0 };
+        let c = Crop::around(&face);
+        assert!((c.side - 60.3).abs() < 1e-4 && (c.x0 - 0.1).abs() < 1e-4 && (c.y0 - 20.0).abs() < 1e-4);
     }
 
     #[test]
