@@ -51,14 +51,15 @@ def grey(rgb):
 
 
 def landmark_crop_geometry(box):
-    """Square landmark crop from a pixel box (x1, y1, x2, y2) -> (x0, y0, n) integers."""
+    """Square landmark crop from a pixel box (x1, y1, x2, y2) -> (x0, y0, n), continuous.
+
+    Side = box height, centred on the box. Not rounded: rounding makes the landmarks jump
+    when the box moves by a fraction of a pixel.
+    """
     x1, y1, x2, y2 = (float(v) for v in box)
-    s = y2 - y1
+    n = max(y2 - y1, 1.0)
     cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
-    x0 = int(np.floor(cx - s / 2.0))
-    y0 = int(np.floor(cy - s / 2.0))
-    n = int(np.floor(s + 0.5))  # round half up (s > 0)
-    return x0, y0, n
+    return cx - n / 2.0, cy - n / 2.0, n
 
 
 def landmark_input(grey_img, x0, y0, n, size=64):
@@ -139,22 +140,33 @@ def warp_affine(rgb, m, out_w=112, out_h=112):
 
 
 def nms(boxes, scores, score_thr=0.7, iou_thr=0.3):
-    """Greedy NMS on normalised or pixel boxes; returns kept indices, highest score first."""
+    """NMS with box blending on normalised or pixel boxes.
+
+    The best remaining box claims every remaining box overlapping it by IoU > iou_thr; the
+    cluster reports its score-weighted mean box and the best score. Returns [(box, score)],
+    highest score first. Blending keeps the box continuous in the network output, so a near
+    tie between two anchors cannot move it by pixels.
+    """
     idx = np.nonzero(scores >= score_thr)[0]
-    order = idx[np.argsort(-scores[idx], kind="stable")]
-    keep = []
-    for i in order:
+    order = list(idx[np.argsort(-scores[idx], kind="stable")])
+    taken = set()
+    out = []
+    for a, i in enumerate(order):
+        if i in taken:
+            continue
         bi = boxes[i]
-        ok = True
-        for k in keep:
-            bk = boxes[k]
-            iw = max(0.0, min(bi[2], bk[2]) - max(bi[0], bk[0]))
-            ih = max(0.0, min(bi[3], bk[3]) - max(bi[1], bk[1]))
+        acc, wsum = np.zeros(4), 0.0
+        for j in order[a:]:
+            if j in taken:
+                continue
+            bj = boxes[j]
+            iw = max(0.0, min(bi[2], bj[2]) - max(bi[0], bj[0]))
+            ih = max(0.0, min(bi[3], bj[3]) - max(bi[1], bj[1]))
             inter = iw * ih
-            union = (bi[2] - bi[0]) * (bi[3] - bi[1]) + (bk[2] - bk[0]) * (bk[3] - bk[1]) - inter
-            if union > 0 and inter / union > iou_thr:
-                ok = False
-                break
-        if ok:
-            keep.append(int(i))
-    return keep
+            union = (bi[2] - bi[0]) * (bi[3] - bi[1]) + (bj[2] - bj[0]) * (bj[3] - bj[1]) - inter
+            if j == i or (union > 0 and inter / union > iou_thr):
+                taken.add(j)
+                acc += scores[j] * bj
+                wsum += scores[j]
+        out.append((acc / wsum, float(scores[i])))
+    return out

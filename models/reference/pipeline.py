@@ -72,20 +72,18 @@ class Pipeline:
         scores, boxes = self.det.run(["scores", "boxes"], {"input": x})
         sc = scores[0, :, 1].astype(np.float64)
         bx = boxes[0].astype(np.float64)
-        keep = imgproc.nms(bx, sc, SCORE_THR, IOU_THR)
-        faces = [(bx[i] * np.array([w, h, w, h], dtype=np.float64), float(sc[i])) for i in keep]
-        return faces
+        scale = np.array([w, h, w, h], dtype=np.float64)
+        return [(b * scale, s) for b, s in imgproc.nms(bx, sc, SCORE_THR, IOU_THR)]
 
     @staticmethod
     def subject(faces, w, h):
-        best, key = None, None
-        for b, s in faces:
-            area = (b[2] - b[0]) * (b[3] - b[1])
-            dist = np.hypot((b[0] + b[2]) / 2 - w / 2.0, (b[1] + b[3]) / 2 - h / 2.0)
-            k = (-area, dist)
-            if key is None or k < key:
-                best, key = (b, s), k
-        return best
+        """Largest face; among faces within 10% of the largest area, the most central."""
+        if not faces:
+            return None
+        area = lambda b: max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0)
+        largest = max(area(b) for b, _ in faces)
+        dist = lambda b: np.hypot((b[0] + b[2]) / 2 - w / 2.0, (b[1] + b[3]) / 2 - h / 2.0)
+        return min((f for f in faces if area(f[0]) >= 0.9 * largest), key=lambda f: dist(f[0]))
 
     # d
     def landmarks(self, rgb, box):
