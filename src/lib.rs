@@ -12,9 +12,8 @@ pub fn repo_root() -> &'static Path {
 /// When it is missing the test is skipped with a loud message, unless
 /// `FACEGATE_REQUIRE_DATA=1` (set by CI), where a missing data set is a failure.
 pub fn data_dir(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("FACEGATE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/faces"));
+    let dir =
+        std::env::var_os("FACEGATE_DATA").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared/faces"));
     let dir = if dir.is_relative() { repo_root().join(dir) } else { dir };
     if dir.join("lfw/pairs.txt").is_file() {
         return Some(dir);

@@ -40,7 +40,9 @@ fn rust_pipeline_matches_the_onnxruntime_reference() {
             let b = floats(&rec["box"]);
             let nearest = faces
                 .iter()
-                .map(|f| [f.x1 - b[0], f.y1 - b[1], f.x2 - b[2], f.y2 - b[3]].iter().fold(0.0f32, |m, d| m.max(d.abs())))
+                .map(|f| {
+                    [f.x1 - b[0], f.y1 - b[1], f.x2 - b[2], f.y2 - b[3]].iter().fold(0.0f32, |m, d| m.max(d.abs()))
+                })
                 .fold(f32::INFINITY, f32::min);
             assert!(nearest < 3.0, "{path}: no box within 3 px of the reference {b:?}: {faces:?}");
             worst_box = worst_box.max(nearest);

@@ -17,7 +17,12 @@ fn lfw_view2_accuracy_meets_the_bar() {
         calibration_out: None,
     };
     let report = eval::run(&engine, &args).expect("eval runs");
-    eprintln!("LFW View 2 ({} / {}): {}", engine.embedding_id, engine.embed_variant, serde_json::to_string(&report).unwrap_or_default());
+    eprintln!(
+        "LFW View 2 ({} / {}): {}",
+        engine.embedding_id,
+        engine.embed_variant,
+        serde_json::to_string(&report).unwrap_or_default()
+    );
     assert_eq!(report.pairs, 6000);
     assert_eq!(report.no_face, 0, "images without a face: {:?}", report.no_face_images);
     assert!(report.accuracy >= 0.9945, "accuracy {:.4} below the 99.45% reference", report.accuracy);

@@ -37,9 +37,8 @@ pub fn embed_files(engine: &Engine, root: &Path, paths: &[PathBuf], threads: usi
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = paths.get(i) else { break };
                 let start = Instant::now();
-                let result = engine
-                    .process_file(&root.join(path), FacePolicy::Subject, &QualityGate::NONE)
-                    .map(|r| r.embedding);
+                let result =
+                    engine.process_file(&root.join(path), FacePolicy::Subject, &QualityGate::NONE).map(|r| r.embedding);
                 let millis = start.elapsed().as_secs_f64() * 1e3;
                 if let Ok(mut slots) = results.lock() {
                     slots[i] = Some(Embedded { path: path.clone(), result, millis });

@@ -39,7 +39,9 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum EvalCommand {
     /// 10-fold verification accuracy on a pair list (LFW pairs.txt or a 4-column TSV).
-    #[command(after_help = "Example:\n  facegate eval pairs --root ../shared/faces/lfw --pairs ../shared/faces/lfw/pairs.txt --json")]
+    #[command(
+        after_help = "Example:\n  facegate eval pairs --root ../shared/faces/lfw --pairs ../shared/faces/lfw/pairs.txt --json"
+    )]
     Pairs(commands::eval::EvalPairsArgs),
 }
 

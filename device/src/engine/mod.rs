@@ -36,7 +36,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub models_dir: PathBuf,
-    /// Embedding variant from the manifest (e.g. `int8w`, `fp32`); `None` = the first listed.
+    /// Embedding variant from the manifest (e.g. `int8w`, `fp32`); `None` = the manifest's
+    /// `shipped_embed`.
     pub embed_variant: Option<String>,
     /// Embed the mirrored crop as well and sum.
     pub flip: bool,
@@ -104,10 +105,12 @@ impl Engine {
         let landmark_entry = manifest.find("landmark", None)?;
         let side = landmarks::INPUT_SIDE;
         let landmark_net = Net::from_manifest(&manifest, landmark_entry, &[1, 1, side, side])?;
-        let embed_entry = manifest.find("embed", config.embed_variant.as_deref())?;
+        let variant = config.embed_variant.as_deref().or(manifest.shipped_embed.as_deref());
+        let embed_entry = manifest.find("embed", variant)?;
         let embed_net = Net::from_manifest(&manifest, embed_entry, &[1, 3, 112, 112])?;
         let embedding_id = embed_entry.embedding_id.clone().unwrap_or_else(|| embed_entry.name.clone());
-        let calibration_path = config.models_dir.join("calibration.toml");
+        // Scores differ slightly between variants, so each has its own calibration.
+        let calibration_path = config.models_dir.join(format!("calibration-{}.toml", embed_entry.variant));
         let calibration = if calibration_path.exists() {
             let c = Calibration::load(&calibration_path)?;
             if c.embedding_id != embedding_id {

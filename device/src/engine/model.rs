@@ -27,6 +27,9 @@ pub struct ModelEntry {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
+    /// The embedding variant used when none is asked for.
+    #[serde(default)]
+    pub shipped_embed: Option<String>,
     #[serde(rename = "model")]
     pub models: Vec<ModelEntry>,
     #[serde(skip)]

@@ -50,7 +50,10 @@ fn time<T>(samples: &mut Vec<f64>, f: impl FnOnce() -> T) -> T {
 }
 
 fn data_dir(args: &BenchArgs) -> PathBuf {
-    args.data.clone().or_else(|| std::env::var_os("FACEGATE_DATA").map(PathBuf::from)).unwrap_or_else(|| "../shared/faces".into())
+    args.data
+        .clone()
+        .or_else(|| std::env::var_os("FACEGATE_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| "../shared/faces".into())
 }
 
 /// Peak resident memory of this process, from the kernel.
@@ -113,7 +116,9 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
         let img = &images[k % images.len()];
         let start = Instant::now();
         let faces = time(&mut detect_ms, || engine.detect(img))?;
-        let Some(subject) = facegate_device::engine::detect::choose_subject(&faces, img.width() as f32, img.height() as f32) else {
+        let Some(subject) =
+            facegate_device::engine::detect::choose_subject(&faces, img.width() as f32, img.height() as f32)
+        else {
             continue;
         };
         let pts = time(&mut landmark_ms, || engine.landmarks.landmarks(img, &faces[subject]))?;

@@ -111,7 +111,12 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
     if let Some(path) = &args.calibration_out {
         let cal = calibrate(engine, &embedded, &args.root);
         std::fs::write(path, cal.to_toml()).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("calibration: {} genuine, {} impostor pairs -> {}", cal.genuine_pairs, cal.impostor_pairs, path.display());
+        eprintln!(
+            "calibration: {} genuine, {} impostor pairs -> {}",
+            cal.genuine_pairs,
+            cal.impostor_pairs,
+            path.display()
+        );
     }
     Ok(report)
 }

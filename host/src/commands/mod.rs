@@ -1,3 +1,3 @@
+pub mod bench;
 pub mod eval;
 pub mod verify;
-pub mod bench;

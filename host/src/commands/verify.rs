@@ -24,11 +24,9 @@ pub fn run(engine: &Engine, args: &VerifyArgs) -> Result<bool> {
     let calibration = engine
         .calibration
         .as_ref()
-        .context("no calibration.toml beside the models: cannot turn a FAR target into a threshold")?;
+        .context("no calibration-<variant>.toml beside the models (make one with `facegate eval pairs --calibration-out`): cannot turn a FAR target into a threshold")?;
     let embed = |p: &PathBuf| {
-        engine
-            .process_file(p, FacePolicy::Subject, &QualityGate::VERIFY)
-            .with_context(|| format!("{}", p.display()))
+        engine.process_file(p, FacePolicy::Subject, &QualityGate::VERIFY).with_context(|| format!("{}", p.display()))
     };
     let (a, b) = (embed(&args.a)?, embed(&args.b)?);
     let score = a.embedding.cosine(&b.embedding);
