@@ -66,7 +66,7 @@ pub fn frame_to_rgb(data: &[u8], width: u32, height: u32, format: PixelFormat) -
     let expected = match format {
         PixelFormat::Rgb8 => pixels * 3,
         PixelFormat::Yuyv => {
-            if width % 2 != 0 {
+            if !width.is_multiple_of(2) {
                 return Err(EngineError::BadFrame("YUYV frame width must be even".into()));
             }
             pixels * 2

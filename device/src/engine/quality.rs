@@ -220,7 +220,7 @@ mod tests {
 
     fn checker(level_a: u8, level_b: u8, cell: u32) -> RgbImage {
         RgbImage::from_fn(112, 112, |x, y| {
-            let v = if (x / cell + y / cell) % 2 == 0 { level_a } else { level_b };
+            let v = if (x / cell + y / cell).is_multiple_of(2) { level_a } else { level_b };
             image::Rgb([v, v, v])
         })
     }

@@ -155,7 +155,7 @@ fn calibrate(engine: &Engine, embedded: &[batch::Embedded], root: &Path) -> Cali
             k += 1;
             if same {
                 genuine.push(ok[i].1.cosine(ok[j].1));
-            } else if k % stride == 0 {
+            } else if k.is_multiple_of(stride) {
                 impostor.push(ok[i].1.cosine(ok[j].1));
             }
         }
