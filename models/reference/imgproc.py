@@ -74,11 +74,11 @@ def five_points(pts68):
     """68 (x, y) landmarks -> 5 points in ArcFace order."""
     p = np.asarray(pts68, dtype=np.float64).reshape(68, 2)
     return np.stack([
-        p[[37, 38, 40, 41]].mean(axis=0),
-        p[[43, 44, 46, 47]].mean(axis=0),
+        p[36:42].mean(axis=0),
+        p[42:48].mean(axis=0),
         p[30],
-        p[[48, 60]].mean(axis=0),
-        p[[54, 64]].mean(axis=0),
+        p[48],
+        p[54],
     ])
 
 

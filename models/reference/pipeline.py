@@ -77,13 +77,14 @@ class Pipeline:
 
     @staticmethod
     def subject(faces, w, h):
-        """Largest face; among faces within 10% of the largest area, the most central."""
+        """Nearest the frame centre among faces with at least 1/4 of the largest area;
+        ties go to the larger face."""
         if not faces:
             return None
         area = lambda b: max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0)
         largest = max(area(b) for b, _ in faces)
         dist = lambda b: np.hypot((b[0] + b[2]) / 2 - w / 2.0, (b[1] + b[3]) / 2 - h / 2.0)
-        return min((f for f in faces if area(f[0]) >= 0.9 * largest), key=lambda f: dist(f[0]))
+        return min((f for f in faces if area(f[0]) >= 0.25 * largest), key=lambda f: (dist(f[0]), -area(f[0])))
 
     # d
     def landmarks(self, rgb, box):

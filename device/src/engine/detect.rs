@@ -132,8 +132,10 @@ pub fn nms(mut boxes: Vec<FaceBox>, iou: f32) -> Vec<FaceBox> {
     kept
 }
 
-/// Index of the subject: the largest face; among near-equal sizes (within 10%), the one
-/// closest to the frame centre, so a bystander of the same size at the edge does not win.
+/// Index of the subject: the face nearest the frame centre, among faces at least a quarter
+/// of the largest one's area. The person at a kiosk (or named in a photo) stands in the middle
+/// of the frame; a bigger face at the edge is a bystander, and a tiny one in the middle is
+/// someone far behind.
 pub fn choose_subject(faces: &[FaceBox], frame_w: f32, frame_h: f32) -> Option<usize> {
     let largest = faces.iter().map(FaceBox::area).fold(0.0f32, f32::max);
     let dist = |b: &FaceBox| {
@@ -143,8 +145,8 @@ pub fn choose_subject(faces: &[FaceBox], frame_w: f32, frame_h: f32) -> Option<u
     faces
         .iter()
         .enumerate()
-        .filter(|(_, b)| b.area() >= 0.9 * largest)
-        .min_by(|(_, a), (_, b)| dist(a).total_cmp(&dist(b)))
+        .filter(|(_, b)| b.area() >= 0.25 * largest)
+        .min_by(|(_, a), (_, b)| dist(a).total_cmp(&dist(b)).then(b.area().total_cmp(&a.area())))
         .map(|(i, _)| i)
 }
 
@@ -191,10 +193,12 @@ mod tests {
     }
 
     #[test]
-    fn subject_is_largest_then_most_central() {
-        let faces = [bx(0.0, 0.0, 20.0, 20.0, 0.9), bx(40.0, 40.0, 60.0, 60.0, 0.8), bx(80.0, 0.0, 90.0, 10.0, 0.99)];
+    fn subject_is_the_most_central_sizeable_face() {
+        // A larger face at the edge loses to a central one of comparable size.
+        let faces = [bx(0.0, 0.0, 30.0, 30.0, 0.9), bx(40.0, 40.0, 60.0, 60.0, 0.8), bx(80.0, 0.0, 90.0, 10.0, 0.99)];
         assert_eq!(choose_subject(&faces, 100.0, 100.0), Some(1));
-        let faces = [bx(0.0, 0.0, 30.0, 30.0, 0.9), bx(40.0, 40.0, 60.0, 60.0, 0.8)];
+        // A tiny central face (someone far behind) loses to a big off-centre one.
+        let faces = [bx(0.0, 0.0, 50.0, 50.0, 0.9), bx(45.0, 45.0, 55.0, 55.0, 0.8)];
         assert_eq!(choose_subject(&faces, 100.0, 100.0), Some(0));
         assert_eq!(choose_subject(&[], 100.0, 100.0), None);
     }

@@ -39,7 +39,8 @@ pub struct EngineConfig {
     /// Embedding variant from the manifest (e.g. `int8w`, `fp32`); `None` = the manifest's
     /// `shipped_embed`.
     pub embed_variant: Option<String>,
-    /// Embed the mirrored crop as well and sum.
+    /// Embed the mirrored crop as well and sum. Off by default: on LFW it costs a second
+    /// embedding for 99.38% vs 99.43% accuracy (TAR@FAR=1e-3 98.83% vs 98.63%).
     pub flip: bool,
     pub detect: DetectConfig,
 }
@@ -49,7 +50,7 @@ impl Default for EngineConfig {
         EngineConfig {
             models_dir: model::default_models_dir(),
             embed_variant: None,
-            flip: true,
+            flip: false,
             detect: DetectConfig::default(),
         }
     }
