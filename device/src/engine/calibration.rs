@@ -5,7 +5,7 @@
 //! a threshold without seeing any data itself.
 
 use super::error::{EngineError, Result};
-use super::metrics::rate_at_or_above;
+use super::metrics::{rate_at_or_above, sorted};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -32,11 +32,6 @@ pub struct Calibration {
 
 impl Calibration {
     pub fn fit(genuine: &[f32], impostor: &[f32], embedding_id: &str, source: &str) -> Calibration {
-        let sorted = |v: &[f32]| {
-            let mut v: Vec<f32> = v.iter().copied().filter(|s| s.is_finite()).collect();
-            v.sort_by(f32::total_cmp);
-            v
-        };
         let (g, im) = (sorted(genuine), sorted(impostor));
         let steps = ((GRID_HI - GRID_LO) / GRID_STEP).round() as usize;
         let scores: Vec<f32> = (0..=steps).map(|i| GRID_LO + i as f32 * GRID_STEP).collect();

@@ -97,7 +97,7 @@ pub fn decode(scores: &[f32], boxes: &[f32], threshold: f32, w: f32, h: f32) -> 
         .zip(boxes.chunks_exact(4))
         .filter(|(s, _)| s[1] >= threshold)
         .map(|(s, b)| FaceBox { x1: b[0] * w, y1: b[1] * h, x2: b[2] * w, y2: b[3] * h, score: s[1] })
-        .filter(|b| b.area() > 0.0 && b.x1.is_finite() && b.y2.is_finite())
+        .filter(|b| [b.x1, b.y1, b.x2, b.y2].iter().all(|v| v.is_finite()) && b.area() > 0.0)
         .collect()
 }
 

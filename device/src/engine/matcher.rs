@@ -75,14 +75,16 @@ impl Gallery {
         self.scales.push(q.scale);
     }
 
+    /// Cosine of the quantised probe with template `i`.
+    fn row_score(&self, q: &QuantizedEmbedding, i: usize) -> f32 {
+        let codes = &self.codes[i * EMBEDDING_DIM..(i + 1) * EMBEDDING_DIM];
+        dot_i8(&q.codes, codes) as f32 * q.scale * self.scales[i]
+    }
+
     /// Scores of the probe against every template, in gallery order.
     pub fn scores(&self, probe: &Embedding) -> Vec<f32> {
         let q = QuantizedEmbedding::new(probe);
-        self.codes
-            .chunks_exact(EMBEDDING_DIM)
-            .zip(&self.scales)
-            .map(|(c, s)| dot_i8(&q.codes, c) as f32 * q.scale * s)
-            .collect()
+        (0..self.len()).map(|i| self.row_score(&q, i)).collect()
     }
 
     /// 1:N: the best-scoring template overall.
@@ -106,14 +108,7 @@ impl Gallery {
             .iter()
             .enumerate()
             .filter(|(_, r)| r.person_id == person_id)
-            .map(|(i, r)| {
-                let c = &self.codes[i * EMBEDDING_DIM..(i + 1) * EMBEDDING_DIM];
-                Candidate {
-                    index: i,
-                    person_id: r.person_id,
-                    score: dot_i8(&q.codes, c) as f32 * q.scale * self.scales[i],
-                }
-            })
+            .map(|(i, r)| Candidate { index: i, person_id: r.person_id, score: self.row_score(&q, i) })
             .max_by(|a, b| a.score.total_cmp(&b.score))
     }
 }

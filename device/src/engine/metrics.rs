@@ -10,7 +10,8 @@ pub fn rate_at_or_above(sorted_asc: &[f32], t: f32) -> f64 {
     (sorted_asc.len() - below) as f64 / sorted_asc.len() as f64
 }
 
-fn sorted(v: &[f32]) -> Vec<f32> {
+/// The finite scores of `v`, ascending.
+pub fn sorted(v: &[f32]) -> Vec<f32> {
     let mut v: Vec<f32> = v.iter().copied().filter(|s| s.is_finite()).collect();
     v.sort_by(f32::total_cmp);
     v

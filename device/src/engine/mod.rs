@@ -110,8 +110,9 @@ impl Engine {
         let embed_entry = manifest.find("embed", variant)?;
         let embed_net = Net::from_manifest(&manifest, embed_entry, &[1, 3, 112, 112])?;
         let embedding_id = embed_entry.embedding_id.clone().unwrap_or_else(|| embed_entry.name.clone());
+        let embed_variant = embed_entry.variant.clone();
         // Scores differ slightly between variants, so each has its own calibration.
-        let calibration_path = config.models_dir.join(format!("calibration-{}.toml", embed_entry.variant));
+        let calibration_path = config.models_dir.join(format!("calibration-{embed_variant}.toml"));
         let calibration = if calibration_path.exists() {
             let c = Calibration::load(&calibration_path)?;
             if c.embedding_id != embedding_id {
@@ -126,8 +127,8 @@ impl Engine {
             landmarks: landmarks::LandmarkNet::new(landmark_net),
             embedder: embed::Embedder::new(embed_net, config.flip),
             embedding_id,
-            embed_variant: embed_entry.variant.clone(),
-            manifest: manifest.clone(),
+            embed_variant,
+            manifest,
             calibration,
         })
     }

@@ -178,10 +178,9 @@ pub fn yaw_deg(five: &FivePoints) -> f32 {
 /// (the centre avoids black warp borders and background).
 fn crop_stats(aligned: &RgbImage) -> (f32, f32, f32) {
     let (w, h) = aligned.dimensions();
-    let grey = |x: u32, y: u32| {
-        let p = aligned.get_pixel(x, y).0;
-        0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
-    };
+    let grey_plane: Vec<f32> =
+        aligned.pixels().map(|p| 0.299 * p.0[0] as f32 + 0.587 * p.0[1] as f32 + 0.114 * p.0[2] as f32).collect();
+    let grey = |x: u32, y: u32| grey_plane[(y * w + x) as usize];
     let (x0, x1, y0, y1) = (w / 4, w - w / 4, h / 4, h - h / 8);
     if x1 <= x0 + 2 || y1 <= y0 + 2 {
         return (0.0, 0.0, 0.0);
