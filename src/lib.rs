@@ -28,3 +28,135 @@ pub fn data_dir(test: &str) -> Option<PathBuf> {
     eprintln!("SKIPPED {msg}");
     None
 }
+
+/// Path of a workspace binary, built on first use.
+///
+/// Tests of the root package cannot see other packages' `CARGO_BIN_EXE_*`, so they ask cargo
+/// (the same one, same profile, same target dir) to build it; it is a no-op when up to date.
+pub fn binary(package: &str, name: &str) -> PathBuf {
+    use std::sync::Mutex;
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let path = target.join("debug").join(name);
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(repo_root())
+            .args(["build", "--quiet", "-p", package, "--bin", name])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build {name}: {e}"));
+        assert!(status.success(), "building {name} failed");
+        built.push(name.to_string());
+    }
+    path
+}
+
+/// A running `facegate-device`, killed when dropped.
+pub struct DeviceProcess {
+    pub child: std::process::Child,
+    /// `tcp:127.0.0.1:PORT` when started with `--listen`.
+    pub addr: Option<String>,
+    pub stderr_log: PathBuf,
+}
+
+impl DeviceProcess {
+    /// Starts the device with `args` (after `run`) and waits until it serves (or exits).
+    /// Its log goes to `log`.
+    pub fn start(args: &[&str], log: &Path) -> DeviceProcess {
+        use std::io::BufRead;
+        let bin = binary("facegate-device", "facegate-device");
+        let stderr = std::fs::File::create(log).expect("device log file");
+        let mut child = std::process::Command::new(bin)
+            .arg("run")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start facegate-device");
+        let stdout = child.stdout.take().expect("device stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut addr = None;
+        // The device prints where it serves once it is ready.
+        for line in lines.by_ref() {
+            let line = line.expect("device stdout");
+            if let Some(a) = line.strip_prefix("facegate-device: listening on ") {
+                addr = Some(a.trim().to_string());
+                break;
+            }
+            if line.starts_with("facegate-device: serving serial:") {
+                break;
+            }
+        }
+        if addr.is_none() && args.contains(&"--listen") {
+            let _ = child.wait();
+            panic!("device did not start: {}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+        // Keep draining stdout so the device never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        DeviceProcess { child, addr, stderr_log: log.to_path_buf() }
+    }
+
+    /// `kill -9`: no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().expect("device exit status")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+}
+
+impl Drop for DeviceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `facegate` with its registry at `registry`.
+pub fn facegate(registry: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(binary("facegate-host", "facegate"));
+    c.env("FACEGATE_REGISTRY", registry);
+    c
+}
+
+/// Runs a command, asserting success; returns stdout.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// LFW people with at least `min_photos` images, in name order: (name, photo paths).
+pub fn lfw_people(lfw: &Path, min_photos: usize) -> Vec<(String, Vec<PathBuf>)> {
+    let mut people = Vec::new();
+    let Ok(entries) = std::fs::read_dir(lfw) else { return people };
+    for e in entries.flatten() {
+        let dir = e.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|r| r.flatten().map(|f| f.path()).filter(|p| p.extension().is_some_and(|x| x == "jpg")).collect())
+            .unwrap_or_default();
+        if photos.len() >= min_photos {
+            photos.sort();
+            people.push((e.file_name().to_string_lossy().into_owned(), photos));
+        }
+    }
+    people.sort();
+    people
+}

@@ -1,1 +1,262 @@
-fn main() {}
+//! `facegate-device`: the kiosk / unlock firmware.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use facegate_device::audit_log::AuditLog;
+use facegate_device::config::DeviceConfig;
+use facegate_device::core::{Core, Identity};
+use facegate_device::display::PngDisplay;
+use facegate_device::engine::{model, Engine, EngineConfig};
+use facegate_device::kiosk::summary::Summary;
+use facegate_device::kiosk::{self, action::Action, Kiosk, Mode};
+use facegate_device::link;
+use facegate_device::source::{DirSource, DirSourceOptions, FrameSource};
+use facegate_device::store::TemplateStore;
+use facegate_proto::{AuditKind, Capabilities};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "facegate-device", version, about = "Facegate kiosk firmware: camera -> face -> decision -> door")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the kiosk: frames in, decisions out, link server for the host.
+    #[command(after_help = "Example:\n  facegate-device run --frames demo/frames --store /var/lib/facegate \
+                            --listen 127.0.0.1:7700 --allow-pairing 120 --display-png /tmp/screens")]
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// TOML configuration file (flags override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Directory of images played as the camera (sorted by path).
+    #[arg(long, conflicts_with = "camera")]
+    frames: Option<PathBuf>,
+    /// Replay the directory in a loop.
+    #[arg(long = "loop", requires = "frames")]
+    looped: bool,
+    /// After the last image, wait for new ones to appear.
+    #[arg(long, requires = "frames")]
+    follow: bool,
+    /// Pace the directory at this frame rate (default: as fast as processed).
+    #[arg(long, requires = "frames")]
+    fps: Option<f32>,
+    /// Camera index (V4L2); needs the `camera` build feature.
+    #[arg(long)]
+    camera: Option<u32>,
+    /// Template store directory (device key, encrypted templates, audit log).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Serve hosts over TCP at this address (port 0 picks a free port; the bound address is printed).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Serve hosts over this serial line.
+    #[arg(long)]
+    serial: Option<String>,
+    #[arg(long)]
+    baud: Option<u32>,
+    /// Open the pairing window for this many seconds.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "120")]
+    allow_pairing: Option<u64>,
+    /// Write each new screen to PNG files in this directory.
+    #[arg(long)]
+    display_png: Option<PathBuf>,
+    #[arg(long, env = "FACEGATE_MODELS")]
+    models: Option<PathBuf>,
+    /// Embedding variant from the manifest (int8w, fp32, int8qdq).
+    #[arg(long)]
+    model: Option<String>,
+    /// 1:N door kiosk, or 1:1 unlock for --owner.
+    #[arg(long, value_parser = ["identify", "verify"])]
+    mode: Option<String>,
+    /// Person id of the owner (verify mode).
+    #[arg(long)]
+    owner: Option<u32>,
+    /// Target false-accept rate (uses the model's calibration table).
+    #[arg(long, conflicts_with = "threshold")]
+    far: Option<f32>,
+    /// Fixed cosine threshold.
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Consensus as REQUIRED/WINDOW, e.g. 2/3.
+    #[arg(long)]
+    consensus: Option<String>,
+    /// Shell command run on every granted decision (FACEGATE_PERSON_ID etc. in its environment).
+    #[arg(long)]
+    action: Option<String>,
+    /// Device name reported to hosts.
+    #[arg(long)]
+    name: Option<String>,
+    /// Exit when the frame source ends instead of serving until SIGTERM.
+    #[arg(long)]
+    exit_when_done: bool,
+    /// Write a JSON summary (frames per second, decision latencies) here at exit.
+    #[arg(long)]
+    stats_json: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("facegate-device: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let mut config = match &args.config {
+        Some(p) => DeviceConfig::load(p)?,
+        None => DeviceConfig::default(),
+    };
+    // Flags override the file.
+    macro_rules! flag {
+        ($($f:ident),*) => { $( if args.$f.is_some() { config.$f = args.$f.clone(); } )* };
+    }
+    flag!(store, listen, serial, baud, display_png, models, name, action, owner, mode);
+    if args.model.is_some() {
+        config.variant = args.model.clone();
+    }
+    if args.far.is_some() {
+        config.far = args.far;
+        config.threshold = None;
+    }
+    if args.threshold.is_some() {
+        config.threshold = args.threshold;
+        config.far = None;
+    }
+    if let Some(c) = &args.consensus {
+        let (r, w) = c.split_once('/').context("--consensus is REQUIRED/WINDOW, e.g. 2/3")?;
+        config.consensus = Some(facegate_device::config::ConsensusConfig {
+            required: r.trim().parse().context("--consensus REQUIRED")?,
+            window: w.trim().parse().context("--consensus WINDOW")?,
+        });
+    }
+    let settings = config.settings()?;
+    let mode = match (config.mode.as_deref().unwrap_or("identify"), config.owner) {
+        ("identify", _) => Mode::Identify,
+        ("verify", Some(owner)) => Mode::Verify { owner },
+        ("verify", None) => bail!("verify mode needs --owner PERSON_ID"),
+        (m, _) => bail!("unknown mode {m:?} (identify or verify)"),
+    };
+    let store_dir = config.store.clone().context("--store DIR is required (templates, key, audit log)")?;
+
+    let engine_config = EngineConfig {
+        models_dir: config.models.clone().unwrap_or_else(model::default_models_dir),
+        embed_variant: config.variant.clone(),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::load(&engine_config)
+        .with_context(|| format!("loading models from {}", engine_config.models_dir.display()))?;
+    let store = TemplateStore::open(&store_dir, &engine.embedding_id)
+        .with_context(|| format!("template store {}", store_dir.display()))?;
+    let audit = AuditLog::open(&store_dir.join("audit.log")).context("audit log")?;
+    let identity = Identity {
+        device_id: config.name.clone().unwrap_or_else(|| "facegate".into()),
+        model_id: engine.embedding_id.clone(),
+        capabilities: Capabilities::AUDIT_LOG
+            | Capabilities::SYNC
+            | Capabilities::FAR_TARGET
+            | Capabilities::LIVENESS
+            | if args.camera.is_some() { Capabilities::CAMERA } else { Capabilities::NONE },
+    };
+    let core = Arc::new(Core::new(identity, engine.calibration.clone(), store, audit, settings)?);
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, core.stop.clone()).context("installing signal handlers")?;
+    }
+    core.audit(AuditKind::Boot, None, None, env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        model = %engine.embedding_id, templates = core.gallery().len(), generation = core.lock().store.generation(),
+        "device started"
+    );
+    if let Some(secs) = args.allow_pairing {
+        core.open_pairing(Duration::from_secs(secs));
+        tracing::warn!(secs, "pairing window open");
+    }
+
+    let mut threads = Vec::new();
+    if let Some(addr) = &config.listen {
+        let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
+        let bound = listener.local_addr().context("listener address")?;
+        // Scripts and tests read the address (port 0 = any free port) from this line.
+        println!("facegate-device: listening on tcp:{bound}");
+        threads.push(link::spawn_tcp(listener, core.clone()).context("starting the TCP link")?);
+    }
+    if let Some(path) = &config.serial {
+        threads.push(link::spawn_serial(path, config.baud.unwrap_or(115_200), core.clone())?);
+        println!("facegate-device: serving serial:{path}");
+    }
+
+    let source: Option<Box<dyn FrameSource>> = match (&args.frames, args.camera) {
+        (Some(dir), _) => {
+            let options = DirSourceOptions { looped: args.looped, fps: args.fps, follow: args.follow };
+            Some(Box::new(DirSource::open(dir, options, core.stop.clone())?))
+        }
+        (None, Some(index)) => Some(camera_source(index)?),
+        (None, None) => None,
+    };
+    let display = match &config.display_png {
+        Some(dir) => Some(PngDisplay::new(dir).with_context(|| format!("display directory {}", dir.display()))?),
+        None => None,
+    };
+    let mut options = kiosk::default_options();
+    options.mode = mode;
+    options.title = core.identity.device_id.clone();
+    options.liveness_threshold = config.liveness_threshold.unwrap_or(0.5);
+    options.action = config
+        .action
+        .clone()
+        .map(|command| Action { command, timeout: Duration::from_secs(config.action_timeout_secs.unwrap_or(10)) });
+    if let Some(source) = source {
+        let stats = Kiosk::new(&engine, core.clone(), options, display)?.run(source)?;
+        let summary = Summary::of(&stats);
+        tracing::info!(%summary, "frame source finished");
+        if let Some(path) = &args.stats_json {
+            std::fs::write(path, serde_json::to_string_pretty(&summary)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        if args.exit_when_done {
+            core.stop.store(true, Ordering::Relaxed);
+        }
+    }
+    while !core.is_stopping() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tracing::info!("shutting down");
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
+#[cfg(feature = "camera")]
+fn camera_source(index: u32) -> Result<Box<dyn FrameSource>> {
+    Ok(Box::new(facegate_device::source::camera::CameraSource::open(index)?))
+}
+
+#[cfg(not(feature = "camera"))]
+fn camera_source(_index: u32) -> Result<Box<dyn FrameSource>> {
+    bail!("this build has no camera support; rebuild with `--features camera` or use --frames DIR")
+}

@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use facegate_device::engine::{model, Engine, EngineConfig};
 use facegate_host::commands;
+use facegate_host::registry::Registry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,12 +21,42 @@ struct Cli {
     /// FAR 1e-3, slightly lower 10-fold accuracy).
     #[arg(long, global = true)]
     flip: bool,
+    /// The registry (SQLite): people, templates, paired devices. Default: the user's data directory.
+    #[arg(long, global = true, env = "FACEGATE_REGISTRY")]
+    registry: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Give a device in its pairing window a shared key, kept in the registry.
+    #[command(
+        after_help = "Example:\n  facegate pair --device tcp:127.0.0.1:7700\n  facegate pair --device serial:/dev/ttyACM0"
+    )]
+    Pair(commands::pair::PairArgs),
+    /// Enrol a person from one or more photos (or the camera).
+    Enroll(commands::enroll::EnrollArgs),
+    /// People in the registry, and paired devices.
+    List(commands::people::ListArgs),
+    /// Remove a person and their templates from the registry.
+    Remove(commands::people::RemoveArgs),
+    /// Rename a person.
+    Rename(commands::people::RenameArgs),
+    /// Bring devices to the registry's set of templates (atomic on each device).
+    #[command(
+        after_help = "Example:\n  facegate sync                      # every paired device\n  facegate sync --device tcp:10.0.0.7:7700"
+    )]
+    Sync(commands::sync::SyncArgs),
+    /// Show a device's recent decisions; --follow streams them live.
+    #[command(after_help = "Example:\n  facegate events --device tcp:127.0.0.1:7700 --follow --json")]
+    Events(commands::audit::EventsArgs),
+    /// Read a device's audit log.
+    Audit(commands::audit::AuditArgs),
+    /// Read or change a device's settings.
+    Config(commands::config::ConfigArgs),
+    /// Who is in this photo? (offline 1:N against the registry); exit 0 identified, 1 unknown, 2 error.
+    Identify(commands::identify::IdentifyArgs),
     /// Compare two photos: prints score, probability and decision; exit 0 same, 1 different, 2 error.
     #[command(after_help = "Example:\n  facegate verify alice1.jpg alice2.jpg --far 1e-3 --json")]
     Verify(commands::verify::VerifyArgs),
@@ -60,23 +91,47 @@ fn load_engine(cli: &Cli) -> Result<Engine> {
     Engine::load(&config).with_context(|| format!("loading models from {}", config.models_dir.display()))
 }
 
+fn open_registry(cli: &Cli) -> Result<Registry> {
+    let path = match &cli.registry {
+        Some(p) => p.clone(),
+        None => Registry::default_path().context("no home directory for the default registry: pass --registry PATH")?,
+    };
+    Registry::open(&path).with_context(|| format!("opening the registry {}", path.display()))
+}
+
 fn run(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
+        Command::Pair(args) => commands::pair::run(&mut open_registry(cli)?, args)?,
+        Command::Enroll(args) => {
+            commands::enroll::run(&mut open_registry(cli)?, &load_engine(cli)?, args)?;
+        }
+        Command::List(args) => commands::people::list(&open_registry(cli)?, args)?,
+        Command::Remove(args) => commands::people::remove(&mut open_registry(cli)?, args)?,
+        Command::Rename(args) => commands::people::rename(&mut open_registry(cli)?, args)?,
+        Command::Sync(args) => {
+            commands::sync::run(&mut open_registry(cli)?, args)?;
+        }
+        Command::Events(args) => commands::audit::run_events(&open_registry(cli)?, args)?,
+        Command::Audit(args) => commands::audit::run_audit(&open_registry(cli)?, args)?,
+        Command::Config(args) => commands::config::run(&open_registry(cli)?, args)?,
+        Command::Identify(args) => {
+            let found = commands::identify::run(&open_registry(cli)?, &load_engine(cli)?, args)?;
+            return Ok(if found.is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
         Command::Verify(args) => {
             let same = commands::verify::run(&load_engine(cli)?, args)?;
-            Ok(if same { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            return Ok(if same { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
         Command::Bench(args) => {
             let report = commands::bench::run(&engine_config(cli), args)?;
             commands::bench::print(&report, args.json);
-            Ok(ExitCode::SUCCESS)
         }
         Command::Eval(EvalCommand::Pairs(args)) => {
             let report = commands::eval::run(&load_engine(cli)?, args)?;
             commands::eval::print(&report, args.json)?;
-            Ok(ExitCode::SUCCESS)
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {

@@ -14,6 +14,7 @@ pub mod embed;
 pub mod error;
 pub mod image_io;
 pub mod landmarks;
+pub mod liveness;
 pub mod matcher;
 pub mod metrics;
 pub mod model;
@@ -179,6 +180,13 @@ impl Engine {
         let embedding = self.embedder.embed(&observation.aligned)?;
         let others = faces.iter().enumerate().filter(|(i, _)| *i != subject).map(|(_, f)| *f).collect();
         Ok(FaceResult { observation, embedding, others })
+    }
+
+    /// Loads the optional liveness net (kept out of [`Engine::load`]: it is off by default).
+    pub fn load_liveness(&self) -> Result<liveness::LivenessNet> {
+        let entry = self.manifest.find("liveness", None)?;
+        let side = liveness::INPUT_SIDE;
+        Ok(liveness::LivenessNet::new(Net::from_manifest(&self.manifest, entry, &[1, 3, side, side])?))
     }
 
     /// Decodes a file and runs [`Engine::process`].

@@ -1,3 +1,29 @@
+//! One module per `facegate` subcommand.
+
+pub mod audit;
 pub mod bench;
+pub mod config;
+pub mod enroll;
 pub mod eval;
+pub mod identify;
+pub mod pair;
+pub mod people;
+pub mod sync;
 pub mod verify;
+
+use crate::link::{Addr, Client, Patience};
+use crate::registry::Registry;
+use anyhow::{bail, Context, Result};
+
+/// Connects to a device this registry is paired with, ready for signed requests.
+pub fn connect_paired(registry: &Registry, addr: &Addr) -> Result<Client> {
+    let record = registry.device(&addr.to_string())?.with_context(|| {
+        format!("no pairing with {addr} in this registry: run `facegate pair --device {addr}` first")
+    })?;
+    let mut client = Client::connect(addr, Patience::default()).with_context(|| format!("connecting to {addr}"))?;
+    if !client.info.paired {
+        bail!("{addr} has no host key (was it reset?): open its pairing window and run `facegate pair` again");
+    }
+    client.authenticate(record.key);
+    Ok(client)
+}

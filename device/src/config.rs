@@ -1,0 +1,139 @@
+//! The device configuration file (TOML). Every key is optional; command-line flags override
+//! the file, and settings a paired host changed later (kept in the store) override both.
+//!
+//! ```toml
+//! name = "front-door"
+//! models = "/opt/facegate/models"
+//! variant = "int8w"            # embedding variant from the model manifest
+//! mode = "identify"            # or "verify" with owner = <person id>
+//! far = 1e-3                   # or threshold = 0.35 (cosine)
+//! consensus = { required = 2, window = 3 }
+//! liveness = false             # MiniFASNet score; unvalidated (no attack data), so off
+//! lockout = { max_failures = 5, window_secs = 60, cooldown_secs = 30 }
+//! action = "/usr/local/bin/open-door"
+//! store = "/var/lib/facegate"
+//! listen = "127.0.0.1:7700"
+//! serial = "/dev/ttyGS0"
+//! ```
+
+use crate::core::Settings;
+use facegate_proto::{Setting, Threshold};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct ConsensusConfig {
+    pub required: u8,
+    pub window: u8,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct LockoutConfig {
+    pub max_failures: u8,
+    pub window_secs: u16,
+    pub cooldown_secs: u16,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    pub name: Option<String>,
+    pub models: Option<PathBuf>,
+    pub variant: Option<String>,
+    pub mode: Option<String>,
+    pub owner: Option<u32>,
+    pub far: Option<f32>,
+    pub threshold: Option<f32>,
+    pub consensus: Option<ConsensusConfig>,
+    pub liveness: Option<bool>,
+    pub liveness_threshold: Option<f32>,
+    pub lockout: Option<LockoutConfig>,
+    pub action: Option<String>,
+    pub action_timeout_secs: Option<u64>,
+    pub store: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub serial: Option<String>,
+    pub baud: Option<u32>,
+    pub display_png: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl DeviceConfig {
+    pub fn load(path: &Path) -> Result<DeviceConfig, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(source) })
+    }
+
+    /// The decision settings this file asks for, validated.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        let mut apply = |setting: Setting| {
+            setting.validate().map_err(|_| ConfigError::Invalid(format!("{setting:?} is out of range")))?;
+            s.apply(setting);
+            Ok::<(), ConfigError>(())
+        };
+        match (self.far, self.threshold) {
+            (Some(_), Some(_)) => return Err(ConfigError::Invalid("set either far or threshold, not both".into())),
+            (Some(far), None) => apply(Setting::Threshold(Threshold::FarTarget(far)))?,
+            (None, Some(t)) => apply(Setting::Threshold(Threshold::Cosine(t)))?,
+            (None, None) => {}
+        }
+        if let Some(c) = self.consensus {
+            apply(Setting::Consensus { required: c.required, window: c.window })?;
+        }
+        if let Some(on) = self.liveness {
+            apply(Setting::Liveness(on))?;
+        }
+        if let Some(l) = self.lockout {
+            apply(Setting::Lockout {
+                max_failures: l.max_failures,
+                window_secs: l.window_secs,
+                cooldown_secs: l.cooldown_secs,
+            })?;
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_example_parses() {
+        let text = include_str!("config.rs")
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c: DeviceConfig = toml::from_str(&text).expect("the example in the module docs parses");
+        assert_eq!(c.name.as_deref(), Some("front-door"));
+        let s = c.settings().expect("valid settings");
+        assert_eq!(s.threshold, Threshold::FarTarget(1e-3));
+        assert_eq!((s.consensus_required, s.consensus_window), (2, 3));
+        assert_eq!(s.lockout_cooldown_secs, 30);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let c: DeviceConfig = toml::from_str("consensus = { required = 4, window = 3 }").expect("parses");
+        assert!(matches!(c.settings(), Err(ConfigError::Invalid(_))));
+        let c: DeviceConfig = toml::from_str("far = 1e-3\nthreshold = 0.3").expect("parses");
+        assert!(c.settings().is_err());
+        assert!(toml::from_str::<DeviceConfig>("treshold = 0.3").is_err(), "typos are errors, not ignored");
+    }
+}

@@ -1,0 +1,287 @@
+//! The device's shared state: the template store, the audit log, the live settings, the
+//! gallery the kiosk loop matches against, and the event stream to connected hosts.
+//!
+//! The kiosk loop and every link session hold an `Arc<Core>`. Writes go through one mutex
+//! (they are rare: enrolment, sync, config); the loop reads an immutable gallery snapshot so
+//! a sync never stalls matching.
+
+use crate::audit_log::{AuditError, AuditLog};
+use crate::engine::embed::Embedding;
+use crate::engine::matcher::{Gallery, TemplateRef};
+use crate::engine::Calibration;
+use crate::kiosk::decide::LockoutPolicy;
+use crate::store::{StoreError, TemplateStore};
+use facegate_proto::{
+    AuditKind, AuditRecord, Capabilities, ConfigKey, Key, MatchEvent, PersonId, Setting, Template, TemplateId,
+    Threshold,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+/// Events buffered per subscriber before a slow host starts missing them (they stay in the
+/// audit log).
+const EVENT_QUEUE: usize = 256;
+
+/// Live decision settings (host-settable through the protocol).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub threshold: Threshold,
+    pub consensus_required: u8,
+    pub consensus_window: u8,
+    pub liveness: bool,
+    pub lockout_max_failures: u8,
+    pub lockout_window_secs: u16,
+    pub lockout_cooldown_secs: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            threshold: Threshold::FarTarget(1e-3),
+            consensus_required: 2,
+            consensus_window: 3,
+            // The shipped liveness net is unvalidated here (no presentation-attack data).
+            liveness: false,
+            lockout_max_failures: 5,
+            lockout_window_secs: 60,
+            lockout_cooldown_secs: 30,
+        }
+    }
+}
+
+impl Settings {
+    pub fn get(&self, key: ConfigKey) -> Setting {
+        match key {
+            ConfigKey::Threshold => Setting::Threshold(self.threshold),
+            ConfigKey::Consensus => {
+                Setting::Consensus { required: self.consensus_required, window: self.consensus_window }
+            }
+            ConfigKey::Liveness => Setting::Liveness(self.liveness),
+            ConfigKey::Lockout => Setting::Lockout {
+                max_failures: self.lockout_max_failures,
+                window_secs: self.lockout_window_secs,
+                cooldown_secs: self.lockout_cooldown_secs,
+            },
+        }
+    }
+
+    pub fn apply(&mut self, s: Setting) {
+        match s {
+            Setting::Threshold(t) => self.threshold = t,
+            Setting::Consensus { required, window } => {
+                self.consensus_required = required;
+                self.consensus_window = window;
+            }
+            Setting::Liveness(on) => self.liveness = on,
+            Setting::Lockout { max_failures, window_secs, cooldown_secs } => {
+                self.lockout_max_failures = max_failures;
+                self.lockout_window_secs = window_secs;
+                self.lockout_cooldown_secs = cooldown_secs;
+            }
+        }
+    }
+
+    pub fn lockout(&self) -> LockoutPolicy {
+        LockoutPolicy {
+            max_failures: self.lockout_max_failures,
+            window: Duration::from_secs(u64::from(self.lockout_window_secs)),
+            cooldown: Duration::from_secs(u64::from(self.lockout_cooldown_secs)),
+        }
+    }
+
+    /// Cosine threshold: a fixed value, or the calibrated score for a FAR target.
+    pub fn cosine_threshold(&self, calibration: Option<&Calibration>) -> Result<f32, CoreError> {
+        match self.threshold {
+            Threshold::Cosine(t) => Ok(t),
+            Threshold::FarTarget(far) => {
+                calibration.map(|c| c.threshold_for_far(f64::from(far))).ok_or(CoreError::NoCalibration)
+            }
+        }
+    }
+}
+
+/// Who this device is, fixed at start.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub device_id: String,
+    pub model_id: String,
+    pub capabilities: Capabilities,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("a FAR target needs a calibration table for this model; set a cosine threshold instead")]
+    NoCalibration,
+    #[error("stored embedding of template {0} is not a usable vector")]
+    BadEmbedding(TemplateId),
+}
+
+/// Everything behind the write lock.
+pub struct Inner {
+    pub store: TemplateStore,
+    pub audit: AuditLog,
+    pub settings: Settings,
+}
+
+pub struct Core {
+    pub identity: Identity,
+    pub calibration: Option<Calibration>,
+    inner: Mutex<Inner>,
+    gallery: RwLock<Arc<Gallery>>,
+    subscribers: Mutex<Vec<SyncSender<MatchEvent>>>,
+    pairing_until: Mutex<Option<Instant>>,
+    /// Set on SIGTERM / shutdown: every thread winds down at its next check.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// `settings` are the configured defaults; values a host set earlier (kept in the store)
+    /// override them.
+    pub fn new(
+        identity: Identity,
+        calibration: Option<Calibration>,
+        store: TemplateStore,
+        audit: AuditLog,
+        mut settings: Settings,
+    ) -> Result<Core, CoreError> {
+        for s in store.settings() {
+            settings.apply(*s);
+        }
+        settings.cosine_threshold(calibration.as_ref())?;
+        let gallery = build_gallery(store.templates())?;
+        Ok(Core {
+            identity,
+            calibration,
+            inner: Mutex::new(Inner { store, audit, settings }),
+            gallery: RwLock::new(Arc::new(gallery)),
+            subscribers: Mutex::new(Vec::new()),
+            pairing_until: Mutex::new(None),
+            stop: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The write lock. A panic while holding it must not brick the device: the state it
+    /// guards is only changed after successful writes, so a poisoned lock is still consistent.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The gallery the loop matches against (a cheap snapshot).
+    pub fn gallery(&self) -> Arc<Gallery> {
+        self.gallery.read().map(|g| g.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.lock().settings
+    }
+
+    /// Rebuilds the matching gallery after the store changed (call with the lock held).
+    pub fn refresh_gallery(&self, inner: &Inner) -> Result<(), CoreError> {
+        let g = Arc::new(build_gallery(inner.store.templates())?);
+        match self.gallery.write() {
+            Ok(mut slot) => *slot = g,
+            Err(p) => *p.into_inner() = g,
+        }
+        Ok(())
+    }
+
+    /// Appends to the audit log; a failure is logged loudly but does not stop the door.
+    pub fn audit(&self, kind: AuditKind, person: Option<PersonId>, score: Option<f32>, detail: &str) -> Option<u64> {
+        self.audit_locked(&mut self.lock(), kind, person, score, detail)
+    }
+
+    pub fn audit_locked(
+        &self,
+        inner: &mut Inner,
+        kind: AuditKind,
+        person: Option<PersonId>,
+        score: Option<f32>,
+        detail: &str,
+    ) -> Option<u64> {
+        match inner.audit.append(kind, person, score, detail) {
+            Ok(AuditRecord { seq, .. }) => Some(seq),
+            Err(e) => {
+                tracing::error!(error = %e, ?kind, "AUDIT LOG WRITE FAILED");
+                None
+            }
+        }
+    }
+
+    /// A new event stream for a host session.
+    pub fn subscribe(&self) -> Receiver<MatchEvent> {
+        let (tx, rx) = mpsc::sync_channel(EVENT_QUEUE);
+        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        rx
+    }
+
+    /// Sends an event to every subscribed session (dropping those that went away).
+    pub fn publish(&self, event: &MatchEvent) {
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subs.retain(|tx| match tx.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!(seq = event.event_seq, "host not reading events; one dropped (it is in the audit log)");
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        });
+    }
+
+    /// Opens the pairing window for `d`.
+    pub fn open_pairing(&self, d: Duration) {
+        *self.pairing_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + d);
+    }
+
+    pub fn pairing_open(&self) -> bool {
+        self.pairing_until.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Seconds left in the pairing window.
+    pub fn pairing_seconds_left(&self) -> Option<u32> {
+        let until = (*self.pairing_until.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let left = until.checked_duration_since(Instant::now())?;
+        Some(u32::try_from(left.as_secs()).unwrap_or(u32::MAX))
+    }
+
+    /// Installs the host key if the window is open; one pairing per window.
+    pub fn pair(&self, key: Key) -> Result<bool, CoreError> {
+        let mut window = self.pairing_until.lock().unwrap_or_else(|p| p.into_inner());
+        if !window.is_some_and(|t| Instant::now() < t) {
+            return Ok(false);
+        }
+        let mut inner = self.lock();
+        inner.store.set_pairing_key(key)?;
+        *window = None;
+        self.audit_locked(&mut inner, AuditKind::Paired, None, None, "host paired");
+        Ok(true)
+    }
+
+    pub fn pairing_key(&self) -> Option<Key> {
+        self.lock().store.pairing_key().copied()
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+fn build_gallery(templates: &[Template]) -> Result<Gallery, CoreError> {
+    let mut g = Gallery::new();
+    for t in templates {
+        let e = Embedding::from_raw(t.embedding.dequantize().to_vec()).ok_or(CoreError::BadEmbedding(t.id))?;
+        g.push(TemplateRef { template_id: t.id, person_id: t.person_id, name: t.display_name.to_string() }, &e);
+    }
+    Ok(g)
+}

@@ -1,0 +1,439 @@
+//! The kiosk loop: capture -> detect every frame -> track the subject -> embed only a new or
+//! changed face that passes the gate -> N-of-M consensus -> decide -> report (link event,
+//! display, audit log, action).
+//!
+//! Capture runs on its own thread so a slow frame never stalls the camera; live sources drop
+//! stale frames, replays deliver every frame.
+
+pub mod action;
+pub mod decide;
+pub mod summary;
+pub mod track;
+
+use crate::core::{Core, Settings};
+use crate::display::{NormRect, PngDisplay, Screen};
+use crate::engine::liveness::LivenessNet;
+use crate::engine::{detect, Engine, QualityGate, QualityIssue};
+use crate::source::{CapturedFrame, FrameSource, SourceError};
+use action::{Action, ActionContext};
+use decide::{Consensus, Lockout, LockoutChange, Verdict, Vote};
+use facegate_proto::{AuditKind, Decision, MatchEvent, MatchedIdentity, PersonId};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use track::{Signature, Step, Tracker, SAME_FACE_MIN_CORRELATION};
+
+/// Door kiosk (1:N) or personal unlock (1:1 against one owner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Identify,
+    Verify { owner: PersonId },
+}
+
+/// Loop options fixed at start (live settings come from [`Core`]).
+#[derive(Debug, Clone)]
+pub struct KioskOptions {
+    pub mode: Mode,
+    pub gate: QualityGate,
+    /// Liveness score below which a face is treated as a presentation attack.
+    pub liveness_threshold: f32,
+    pub action: Option<Action>,
+    /// Frames without a face before a track ends.
+    pub max_missed: u32,
+    pub title: String,
+}
+
+/// What the loop did, for logs and benchmarks.
+#[derive(Debug, Default, Clone)]
+pub struct KioskStats {
+    pub frames: u64,
+    pub dropped: u64,
+    pub embedded: u64,
+    pub decisions: Vec<DecisionRecord>,
+    pub busy: Duration,
+    pub wall: Duration,
+}
+
+/// One decision as the loop saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRecord {
+    pub frame: u64,
+    pub label: String,
+    pub decision: Decision,
+    pub person_id: Option<PersonId>,
+    pub name: Option<String>,
+    pub score: f32,
+    /// Capture of the deciding frame -> decision.
+    pub latency: Duration,
+    /// Capture of the track's first frame -> decision (what the person waits).
+    pub track_latency: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KioskError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("engine: {0}")]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("threshold: {0}")]
+    Core(#[from] crate::core::CoreError),
+}
+
+/// Short guidance for the screen.
+fn guidance(issue: &QualityIssue) -> &'static str {
+    match issue {
+        QualityIssue::TooSmall { .. } => "Move closer",
+        QualityIssue::TooDark { .. } | QualityIssue::LowContrast { .. } => "Too dark",
+        QualityIssue::TooBright { .. } => "Too bright",
+        QualityIssue::Blurred { .. } => "Hold still",
+        QualityIssue::Profile { .. } | QualityIssue::WeakDetection { .. } => "Face the camera",
+        QualityIssue::Tilted { .. } => "Head straight",
+    }
+}
+
+/// The per-track state the loop keeps.
+struct TrackState {
+    consensus: Consensus,
+    first_seen: Instant,
+    liveness: Vec<f32>,
+}
+
+pub struct Kiosk<'e> {
+    engine: &'e Engine,
+    core: Arc<Core>,
+    options: KioskOptions,
+    display: Option<PngDisplay>,
+    liveness: Option<LivenessNet>,
+    tracker: Tracker,
+    track: Option<TrackState>,
+    lockout: Lockout,
+    stats: KioskStats,
+    last_screen: Option<Screen>,
+}
+
+impl<'e> Kiosk<'e> {
+    pub fn new(
+        engine: &'e Engine,
+        core: Arc<Core>,
+        options: KioskOptions,
+        display: Option<PngDisplay>,
+    ) -> Result<Kiosk<'e>, KioskError> {
+        let settings = core.settings();
+        // Loaded even when off, so a host can switch it on without a restart.
+        let liveness = match engine.load_liveness() {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "liveness model unavailable");
+                None
+            }
+        };
+        Ok(Kiosk {
+            engine,
+            core,
+            tracker: Tracker::new(options.max_missed),
+            options,
+            display,
+            liveness,
+            track: None,
+            lockout: Lockout::new(settings.lockout()),
+            stats: KioskStats::default(),
+            last_screen: None,
+        })
+    }
+
+    /// Runs until the source ends or the device stops.
+    pub fn run(mut self, source: Box<dyn FrameSource>) -> Result<KioskStats, KioskError> {
+        let started = Instant::now();
+        let live = source.is_live();
+        let (tx, rx) = mpsc::sync_channel::<Result<CapturedFrame, SourceError>>(2);
+        let stop = self.core.stop.clone();
+        let capture = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                let mut source = source;
+                let mut dropped = 0u64;
+                loop {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let item = match source.next_frame() {
+                        Ok(Some(f)) => Ok(f),
+                        Ok(None) => break,
+                        Err(e) => Err(e),
+                    };
+                    let failed = item.is_err();
+                    if live {
+                        match tx.try_send(item) {
+                            Ok(()) => {}
+                            Err(mpsc::TrySendError::Full(_)) => dropped += 1,
+                            Err(mpsc::TrySendError::Disconnected(_)) => break,
+                        }
+                    } else if tx.send(item).is_err() {
+                        break;
+                    }
+                    if failed {
+                        break;
+                    }
+                }
+                dropped
+            })
+            .map_err(|e| SourceError::Camera(format!("cannot start capture thread: {e}")))?;
+        self.show(Screen::Idle { title: self.options.title.clone(), enrolled: self.core.gallery().len() as u32 });
+        for item in rx.iter() {
+            let frame = item?;
+            let t = Instant::now();
+            self.frame(&frame)?;
+            self.stats.busy += t.elapsed();
+            self.stats.frames += 1;
+        }
+        self.stats.dropped = capture.join().unwrap_or(0);
+        self.stats.wall = started.elapsed();
+        Ok(self.stats)
+    }
+
+    fn show(&mut self, screen: Screen) {
+        if self.last_screen.as_ref() == Some(&screen) {
+            return;
+        }
+        if let Some(d) = &mut self.display {
+            if let Err(e) = d.show(&screen) {
+                tracing::warn!(error = %e, "display update failed");
+            }
+        }
+        self.last_screen = Some(screen);
+    }
+
+    /// One frame through the pipeline.
+    pub fn frame(&mut self, frame: &CapturedFrame) -> Result<(), KioskError> {
+        let settings = self.core.settings();
+        self.lockout.set_policy(settings.lockout());
+        let img = &frame.image;
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let faces = match self.engine.detect(img) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(frame = frame.index, error = %e, "detection failed");
+                Vec::new()
+            }
+        };
+        let subject = detect::choose_subject(&faces, w, h);
+        let step = self.tracker.observe(subject.map(|i| &faces[i]));
+        let Some(subject) = subject else {
+            if self.tracker.current().is_none() {
+                self.track = None;
+                let idle = match self.lockout.remaining(frame.at) {
+                    Some(left) => Screen::LockedOut { remaining_secs: left.as_secs() as u32 + 1 },
+                    None => {
+                        Screen::Idle { title: self.options.title.clone(), enrolled: self.core.gallery().len() as u32 }
+                    }
+                };
+                self.show(idle);
+            }
+            return Ok(());
+        };
+        let face = faces[subject];
+        let rect = NormRect { x: face.x1 / w, y: face.y1 / h, w: face.width() / w, h: face.height() / h };
+        if matches!(step, Step::New(_)) {
+            self.start_track(frame);
+        }
+        // Locked out: one refusal per visitor, nothing embedded.
+        if let Some(left) = self.lockout.remaining(frame.at) {
+            self.show(Screen::LockedOut { remaining_secs: left.as_secs() as u32 + 1 });
+            if let Some(t) = self.tracker.current_mut().filter(|t| !t.decided) {
+                t.decided = true;
+                let track_latency = self.track.as_ref().map_or(Duration::ZERO, |s| s.first_seen.elapsed());
+                let verdict = Verdict { matched: None, score: 0.0 };
+                self.report(frame, Decision::LockedOut, verdict, None, track_latency);
+            }
+            return Ok(());
+        }
+        let observation = match self.engine.observe(img, &face) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::debug!(frame = frame.index, error = %e, "face not usable");
+                self.show(Screen::Looking { face: Some(rect), guidance: Some("Face the camera".into()) });
+                return Ok(());
+            }
+        };
+        let signature = Signature::of(&observation.aligned);
+        if let Some(t) = self.tracker.current() {
+            let same = t.signature.as_ref().is_none_or(|s| s.correlation(&signature) >= SAME_FACE_MIN_CORRELATION);
+            if t.decided && same {
+                // Already decided for this face: no embedding, keep the verdict on screen.
+                return Ok(());
+            }
+            if !same {
+                // Someone else took the same spot.
+                self.tracker.restart(face);
+                self.start_track(frame);
+            }
+        }
+        if let Some(t) = self.tracker.current_mut() {
+            t.signature = Some(signature);
+        }
+        if let Some(issue) = self.options.gate.check(&observation.quality).first() {
+            self.show(Screen::Looking { face: Some(rect), guidance: Some(guidance(issue).into()) });
+            return Ok(());
+        }
+        self.show(Screen::Looking { face: Some(rect), guidance: None });
+        if settings.liveness {
+            if let Some(net) = &self.liveness {
+                match net.score(img, &face) {
+                    Ok(s) => {
+                        if let Some(ts) = &mut self.track {
+                            ts.liveness.push(s);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "liveness failed"),
+                }
+            }
+        }
+        let embedding = self.engine.embedder.embed(&observation.aligned)?;
+        self.stats.embedded += 1;
+        let threshold = settings.cosine_threshold(self.core.calibration.as_ref())?;
+        let vote = self.vote(&embedding, threshold);
+        let Some(track) = &mut self.track else { return Ok(()) };
+        let Some(verdict) = track.consensus.push(vote) else { return Ok(()) };
+        let liveness = (!track.liveness.is_empty())
+            .then(|| track.liveness.iter().sum::<f32>() / track.liveness.len() as f32)
+            .filter(|_| settings.liveness);
+        let track_latency = track.first_seen.elapsed();
+        let decision = match (verdict.matched, self.options.mode) {
+            _ if liveness.is_some_and(|l| l < self.options.liveness_threshold) => Decision::SpoofSuspected,
+            (Some(_), _) => Decision::Granted,
+            (None, Mode::Identify) => Decision::Unknown,
+            (None, Mode::Verify { .. }) => Decision::Denied,
+        };
+        if let Some(t) = self.tracker.current_mut() {
+            t.decided = true;
+        }
+        self.report(frame, decision, verdict, liveness, track_latency);
+        Ok(())
+    }
+
+    fn start_track(&mut self, frame: &CapturedFrame) {
+        let s = self.core.settings();
+        self.track = Some(TrackState {
+            consensus: Consensus::new(s.consensus_required, s.consensus_window),
+            first_seen: frame.captured,
+            liveness: Vec::new(),
+        });
+    }
+
+    fn vote(&self, probe: &crate::engine::Embedding, threshold: f32) -> Vote {
+        let gallery = self.core.gallery();
+        let best = match self.options.mode {
+            Mode::Identify => gallery.identify(probe),
+            Mode::Verify { owner } => gallery.verify(probe, owner),
+        };
+        match best {
+            Some(c) if c.score >= threshold => Vote::Match {
+                person_id: c.person_id,
+                template_id: gallery.template(c.index).map_or(0, |r| r.template_id),
+                score: c.score,
+            },
+            Some(c) => Vote::NoMatch { best: c.score },
+            None => Vote::NoMatch { best: -1.0 },
+        }
+    }
+
+    /// Reports a decision everywhere it must go.
+    fn report(
+        &mut self,
+        frame: &CapturedFrame,
+        decision: Decision,
+        verdict: Verdict,
+        liveness: Option<f32>,
+        track_latency: Duration,
+    ) {
+        let gallery = self.core.gallery();
+        let identity = verdict.matched.map(|(person_id, template_id)| MatchedIdentity { template_id, person_id });
+        let name = verdict
+            .matched
+            .and_then(|(_, tid)| (0..gallery.len()).filter_map(|i| gallery.template(i)).find(|r| r.template_id == tid))
+            .map(|r| r.name.clone());
+        let kind = match decision {
+            Decision::Granted => AuditKind::AccessGranted,
+            Decision::Denied => AuditKind::AccessDenied,
+            Decision::Unknown => AuditKind::UnknownFace,
+            Decision::LockedOut => AuditKind::LockedOut,
+            Decision::SpoofSuspected => AuditKind::SpoofSuspected,
+        };
+        let person = identity.map(|i| i.person_id);
+        let seq = self.core.audit(kind, person, Some(verdict.score), &frame.label).unwrap_or(0);
+        let latency = frame.captured.elapsed();
+        let event = MatchEvent {
+            event_seq: seq,
+            frame_counter: frame.index,
+            identity,
+            score: verdict.score,
+            decision,
+            liveness,
+            latency_ms: u32::try_from(latency.as_millis()).unwrap_or(u32::MAX),
+        };
+        self.core.publish(&event);
+        tracing::info!(
+            frame = frame.index, label = %frame.label, ?decision, person = ?person, name = ?name,
+            score = verdict.score, latency_ms = event.latency_ms, "decision"
+        );
+        self.show(match decision {
+            Decision::Granted => Screen::Granted { name: name.clone().unwrap_or_default(), score: verdict.score },
+            Decision::Denied => Screen::Denied { name: name.clone() },
+            Decision::Unknown => Screen::Unknown,
+            Decision::LockedOut => {
+                let left = self.lockout.remaining(frame.at).unwrap_or_default();
+                Screen::LockedOut { remaining_secs: left.as_secs() as u32 + 1 }
+            }
+            Decision::SpoofSuspected => Screen::SpoofSuspected,
+        });
+        if decision == Decision::Granted {
+            if let Some(action) = &self.options.action {
+                let ctx = ActionContext {
+                    decision,
+                    person_id: person,
+                    name: name.clone(),
+                    score: verdict.score,
+                    event_seq: seq,
+                };
+                // Not joined: the door opens in the background.
+                drop(action.spawn(&ctx));
+            }
+        }
+        if self.lockout.record(decision, frame.at) == LockoutChange::Locked {
+            let policy = self.core.settings().lockout();
+            let detail = format!("locked for {} s", policy.cooldown.as_secs());
+            self.core.audit(AuditKind::LockedOut, None, None, &detail);
+            tracing::warn!(cooldown_s = policy.cooldown.as_secs(), "too many failed attempts: locked out");
+            self.show(Screen::LockedOut { remaining_secs: policy.cooldown.as_secs() as u32 });
+        }
+        self.stats.decisions.push(DecisionRecord {
+            frame: frame.index,
+            label: frame.label.clone(),
+            decision,
+            person_id: person,
+            name,
+            score: verdict.score,
+            latency,
+            track_latency,
+        });
+    }
+}
+
+/// Default options for a door kiosk.
+pub fn default_options() -> KioskOptions {
+    KioskOptions {
+        mode: Mode::Identify,
+        gate: QualityGate::VERIFY,
+        liveness_threshold: 0.5,
+        action: None,
+        max_missed: 2,
+        title: "Facegate".into(),
+    }
+}
+
+impl Settings {
+    /// Consensus size, for display and logs.
+    pub fn consensus(&self) -> (u8, u8) {
+        (self.consensus_required, self.consensus_window)
+    }
+}

@@ -1,0 +1,213 @@
+//! A directory of images played as a camera would deliver them.
+
+use super::{CapturedFrame, FrameSource, SourceError};
+use crate::engine::image_io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "pgm", "ppm", "bmp"];
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+
+/// How to play the directory.
+#[derive(Debug, Clone, Default)]
+pub struct DirSourceOptions {
+    /// Start again at the first image after the last.
+    pub looped: bool,
+    /// Pace frames at this rate (real time, like a camera); `None` = as fast as consumed.
+    pub fps: Option<f32>,
+    /// After the last image, wait for new ones (named after it) to appear, like `tail -f`.
+    pub follow: bool,
+}
+
+/// Images under a directory (recursively), in path order.
+#[derive(Debug)]
+pub struct DirSource {
+    root: PathBuf,
+    files: Vec<PathBuf>,
+    pos: usize,
+    options: DirSourceOptions,
+    index: u64,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+}
+
+impl DirSource {
+    /// Lists the images now; `stop` ends a following or looping source.
+    pub fn open(root: &Path, options: DirSourceOptions, stop: Arc<AtomicBool>) -> Result<DirSource, SourceError> {
+        let files = list_images(root)?;
+        if files.is_empty() && !options.follow {
+            return Err(SourceError::Empty(root.display().to_string()));
+        }
+        Ok(DirSource { root: root.to_path_buf(), files, pos: 0, options, index: 0, started: Instant::now(), stop })
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Path of the next image, waiting for one in follow mode.
+    fn next_path(&mut self) -> Result<Option<PathBuf>, SourceError> {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            if let Some(p) = self.files.get(self.pos) {
+                self.pos += 1;
+                return Ok(Some(p.clone()));
+            }
+            if self.options.follow {
+                // New files sort after the last one played; earlier names are not replayed.
+                let last = self.files.last().cloned();
+                let fresh: Vec<PathBuf> =
+                    list_images(&self.root)?.into_iter().filter(|p| last.as_ref().is_none_or(|l| p > l)).collect();
+                if fresh.is_empty() {
+                    std::thread::sleep(FOLLOW_POLL);
+                } else {
+                    self.files.extend(fresh);
+                }
+            } else if self.options.looped && !self.files.is_empty() {
+                self.pos = 0;
+            } else {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+impl FrameSource for DirSource {
+    fn next_frame(&mut self) -> Result<Option<CapturedFrame>, SourceError> {
+        loop {
+            let Some(path) = self.next_path()? else { return Ok(None) };
+            let at = match self.options.fps.filter(|f| *f > 0.0) {
+                Some(fps) => {
+                    let due = Duration::from_secs_f64(self.index as f64 / f64::from(fps));
+                    let now = self.started.elapsed();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    due
+                }
+                None => self.started.elapsed(),
+            };
+            // A frame that will not decode is skipped, as a camera glitch would be.
+            let image = match image_io::load_image(&path) {
+                Ok(img) => img,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "skipping unreadable frame");
+                    continue;
+                }
+            };
+            let index = self.index;
+            self.index += 1;
+            let label = path.strip_prefix(&self.root).unwrap_or(&path).display().to_string();
+            return Ok(Some(CapturedFrame { index, at, captured: Instant::now(), image, label }));
+        }
+    }
+}
+
+fn list_images(root: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let io = |source| SourceError::Io { path: dir.display().to_string(), source };
+        for entry in std::fs::read_dir(&dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage};
+
+    fn write(dir: &Path, name: &str, w: u32) {
+        RgbImage::from_pixel(w, 8, Rgb([1, 2, 3])).save(dir.join(name)).expect("write test image");
+    }
+
+    fn widths(src: &mut DirSource, n: usize) -> Vec<u32> {
+        (0..n).filter_map(|_| src.next_frame().expect("frame").map(|f| f.image.width())).collect()
+    }
+
+    #[test]
+    fn plays_in_name_order_skipping_bad_files_and_non_images() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "b.png", 2);
+        write(dir.path(), "a.png", 1);
+        std::fs::create_dir(dir.path().join("c")).expect("subdir");
+        write(&dir.path().join("c"), "x.png", 3);
+        std::fs::write(dir.path().join("b2.png"), b"not a png").expect("write");
+        std::fs::write(dir.path().join("notes.txt"), b"hello").expect("write");
+        let mut s = DirSource::open(dir.path(), DirSourceOptions::default(), Arc::default()).expect("open");
+        assert_eq!(widths(&mut s, 5), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn loops_when_asked_and_stops_on_request() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "a.png", 1);
+        write(dir.path(), "b.png", 2);
+        let stop = Arc::new(AtomicBool::new(false));
+        let opts = DirSourceOptions { looped: true, ..Default::default() };
+        let mut s = DirSource::open(dir.path(), opts, stop.clone()).expect("open");
+        assert_eq!(widths(&mut s, 5), vec![1, 2, 1, 2, 1]);
+        stop.store(true, Ordering::Relaxed);
+        assert!(s.next_frame().expect("stop is not an error").is_none());
+    }
+
+    #[test]
+    fn follow_mode_picks_up_new_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "0001.png", 1);
+        let opts = DirSourceOptions { follow: true, ..Default::default() };
+        let mut s = DirSource::open(dir.path(), opts, Arc::default()).expect("open");
+        assert_eq!(widths(&mut s, 1), vec![1]);
+        let path = dir.path().to_path_buf();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            write(&path, "0002.png", 2);
+        });
+        assert_eq!(widths(&mut s, 1), vec![2]);
+        writer.join().expect("writer thread");
+    }
+
+    #[test]
+    fn paced_replay_uses_virtual_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..3 {
+            write(dir.path(), &format!("{i}.png"), 1);
+        }
+        let opts = DirSourceOptions { fps: Some(50.0), ..Default::default() };
+        let mut s = DirSource::open(dir.path(), opts, Arc::default()).expect("open");
+        let ats: Vec<Duration> = (0..3).filter_map(|_| s.next_frame().expect("frame").map(|f| f.at)).collect();
+        assert_eq!(ats, vec![Duration::ZERO, Duration::from_millis(20), Duration::from_millis(40)]);
+    }
+
+    #[test]
+    fn empty_directory_is_an_error_unless_following() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            DirSource::open(dir.path(), DirSourceOptions::default(), Arc::default()),
+            Err(SourceError::Empty(_))
+        ));
+        let follow = DirSourceOptions { follow: true, ..Default::default() };
+        assert!(DirSource::open(dir.path(), follow, Arc::default()).is_ok());
+    }
+}

@@ -1,0 +1,209 @@
+//! `facegate enroll NAME PHOTO... | --camera [INDEX]`: quality-gate each photo, embed it with
+//! the shared engine, and keep it as a template of NAME in the registry. One photo is enough;
+//! more become extra templates.
+
+use crate::batch::progress;
+use crate::registry::Registry;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use facegate_device::engine::embed::dot;
+use facegate_device::engine::{Engine, FacePolicy, FaceResult, QualityGate};
+use std::path::PathBuf;
+
+/// Cosine above which two different people are suspiciously alike (FAR 1e-4 on LFW when
+/// the model has no calibration table).
+const SIMILAR_FALLBACK: f32 = 0.5;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  facegate enroll \"Ada Lovelace\" ada1.jpg ada2.jpg\n  facegate enroll Bob --camera 0"
+)]
+pub struct EnrollArgs {
+    /// The person's name (unique in the registry; enrolling an existing name adds templates).
+    pub name: String,
+    /// One or more photos of that person alone.
+    #[arg(required_unless_present = "camera")]
+    pub photos: Vec<PathBuf>,
+    /// Capture from this camera instead (needs the `camera` build feature).
+    #[arg(long, num_args = 0..=1, default_missing_value = "0", conflicts_with = "photos")]
+    pub camera: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What happened to each photo.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct EnrollReport {
+    pub person: String,
+    pub person_id: u32,
+    pub model: String,
+    pub accepted: Vec<Accepted>,
+    pub refused: Vec<Refused>,
+    /// Other enrolled people this face resembles (possible duplicate or twin).
+    pub similar_to: Vec<(String, f32)>,
+    /// Lowest score of a new photo against this person's earlier templates, if any.
+    pub consistency: Option<f32>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Accepted {
+    pub source: String,
+    pub template_id: u32,
+    pub face_px: f32,
+    pub sharpness: f32,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Refused {
+    pub source: String,
+    pub reason: String,
+}
+
+fn similar_threshold(engine: &Engine) -> f32 {
+    engine.calibration.as_ref().map_or(SIMILAR_FALLBACK, |c| c.threshold_for_far(1e-4))
+}
+
+/// Gates and embeds `(source, result)` pairs and stores the good ones in one transaction.
+pub fn enroll_results(
+    registry: &mut Registry,
+    engine: &Engine,
+    name: &str,
+    results: Vec<(String, facegate_device::engine::Result<FaceResult>)>,
+) -> Result<EnrollReport> {
+    let mut report =
+        EnrollReport { person: name.trim().to_string(), model: engine.embedding_id.clone(), ..Default::default() };
+    let mut good = Vec::new();
+    for (source, r) in results {
+        match r {
+            Ok(face) => good.push((source, face)),
+            Err(e) => report.refused.push(Refused { source, reason: e.to_string() }),
+        }
+    }
+    if good.is_empty() {
+        let reasons: Vec<String> = report.refused.iter().map(|r| format!("  {}: {}", r.source, r.reason)).collect();
+        bail!("no usable photo of {name}:\n{}", reasons.join("\n"));
+    }
+    // Compare with everyone already enrolled under this model.
+    let existing = registry.person(name)?;
+    let threshold = similar_threshold(engine);
+    let mut best_other: std::collections::BTreeMap<u32, f32> = Default::default();
+    let mut own_min: Option<f32> = None;
+    for t in registry.templates(&engine.embedding_id)? {
+        for (_, face) in &good {
+            let s = dot(face.embedding.as_slice(), &t.embedding);
+            if existing.as_ref().is_some_and(|p| p.id == t.person_id) {
+                own_min = Some(own_min.map_or(s, |m: f32| m.min(s)));
+            } else {
+                let e = best_other.entry(t.person_id).or_insert(f32::MIN);
+                *e = e.max(s);
+            }
+        }
+    }
+    for (pid, score) in best_other.into_iter().filter(|(_, s)| *s >= threshold) {
+        let other = registry.person_by_id(pid)?.map_or_else(|| format!("person {pid}"), |p| p.name);
+        report.similar_to.push((other, score));
+    }
+    report.consistency = own_min;
+    let rows: Vec<(Vec<f32>, String, Option<f32>)> = good
+        .iter()
+        .map(|(source, face)| {
+            (face.embedding.as_slice().to_vec(), source.clone(), Some(face.observation.quality.detector_score))
+        })
+        .collect();
+    let (person, ids) = registry.enroll(name, &engine.embedding_id, &rows).context("storing the templates")?;
+    report.person = person.name;
+    report.person_id = person.id;
+    for ((source, face), id) in good.iter().zip(ids) {
+        report.accepted.push(Accepted {
+            source: source.clone(),
+            template_id: id,
+            face_px: face.observation.quality.face_px,
+            sharpness: face.observation.quality.sharpness,
+        });
+    }
+    Ok(report)
+}
+
+pub fn run(registry: &mut Registry, engine: &Engine, args: &EnrollArgs) -> Result<EnrollReport> {
+    let results = match args.camera {
+        Some(index) => camera_capture(engine, index)?,
+        None => {
+            let bar = progress(args.photos.len(), "checking photos");
+            if args.photos.len() < 2 || args.json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let out = args
+                .photos
+                .iter()
+                .map(|p| {
+                    let r = engine.process_file(p, FacePolicy::Single, &QualityGate::ENROL);
+                    bar.inc(1);
+                    (p.display().to_string(), r)
+                })
+                .collect();
+            bar.finish_and_clear();
+            out
+        }
+    };
+    let report = enroll_results(registry, engine, &args.name, results)?;
+    print(&report, args.json)?;
+    Ok(report)
+}
+
+fn print(r: &EnrollReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+        return Ok(());
+    }
+    for a in &r.accepted {
+        println!(
+            "  ok       {}  (face {:.0} px, sharpness {:.0}) -> template {}",
+            a.source, a.face_px, a.sharpness, a.template_id
+        );
+    }
+    for x in &r.refused {
+        println!("  refused  {}: {}", x.source, x.reason);
+    }
+    println!("enrolled {} (id {}): {} template(s), model {}", r.person, r.person_id, r.accepted.len(), r.model);
+    for (other, score) in &r.similar_to {
+        eprintln!(
+            "warning: {} looks very much like {other} (score {score:.3}): a duplicate enrolment or a twin?",
+            r.person
+        );
+    }
+    if let Some(min) = r.consistency.filter(|m| *m < 0.3) {
+        eprintln!(
+            "warning: a new photo scores only {min:.3} against {}'s earlier templates: is it the same person?",
+            r.person
+        );
+    }
+    println!("run `facegate sync` to send the change to devices");
+    Ok(())
+}
+
+#[cfg(feature = "camera")]
+fn camera_capture(engine: &Engine, index: u32) -> Result<Vec<(String, facegate_device::engine::Result<FaceResult>)>> {
+    use facegate_device::source::FrameSource;
+    // A few frames: keep the best the gate accepts, so a blink does not spoil the enrolment.
+    let mut cam = facegate_device::source::camera::CameraSource::open(index)?;
+    let mut best: Option<(String, facegate_device::engine::Result<FaceResult>)> = None;
+    for _ in 0..15 {
+        let Some(frame) = cam.next_frame()? else { break };
+        let r = engine.process(&frame.image, FacePolicy::Single, &QualityGate::ENROL);
+        let better = match (&r, &best) {
+            (Ok(a), Some((_, Ok(b)))) => a.observation.quality.sharpness > b.observation.quality.sharpness,
+            (Ok(_), _) => true,
+            (Err(_), None) => true,
+            (Err(_), Some(_)) => false,
+        };
+        if better {
+            best = Some((format!("camera {index} frame {}", frame.index), r));
+        }
+    }
+    best.map(|b| vec![b]).context("the camera gave no frames")
+}
+
+#[cfg(not(feature = "camera"))]
+fn camera_capture(_: &Engine, _: u32) -> Result<Vec<(String, facegate_device::engine::Result<FaceResult>)>> {
+    bail!("this build has no camera support: rebuild with `--features camera`, or enrol from photos")
+}

@@ -1,0 +1,61 @@
+//! `facegate list`, `facegate remove NAME`, `facegate rename OLD NEW`.
+
+use crate::registry::Registry;
+use anyhow::{Context, Result};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    pub old: String,
+    pub new: String,
+}
+
+pub fn list(registry: &Registry, args: &ListArgs) -> Result<()> {
+    let people = registry.people()?;
+    if args.json {
+        let v: Vec<serde_json::Value> = people
+            .iter()
+            .map(|p| serde_json::json!({"id": p.id, "name": p.name, "templates": p.templates, "created_ms": p.created_ms}))
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    if people.is_empty() {
+        println!("nobody enrolled yet: `facegate enroll NAME PHOTO`");
+    }
+    for p in &people {
+        println!("{:>5}  {:<40} {} template(s)", p.id, p.name, p.templates);
+    }
+    let devices = registry.devices()?;
+    if !devices.is_empty() {
+        println!();
+        for d in devices {
+            let synced = d.last_generation.map_or("never synced".to_string(), |g| format!("synced at generation {g}"));
+            println!("device {} at {} (model {}): {synced}", d.device_id, d.addr, d.model_id);
+        }
+    }
+    Ok(())
+}
+
+pub fn remove(registry: &mut Registry, args: &RemoveArgs) -> Result<()> {
+    let n = registry.remove_person(&args.name).with_context(|| format!("removing {}", args.name))?;
+    println!("removed {} and {n} template(s); run `facegate sync` to remove them from devices", args.name);
+    Ok(())
+}
+
+pub fn rename(registry: &mut Registry, args: &RenameArgs) -> Result<()> {
+    let p = registry.rename_person(&args.old, &args.new).with_context(|| format!("renaming {}", args.old))?;
+    println!("renamed {} to {} (id {}); run `facegate sync` to update devices", args.old, p.name, p.id);
+    Ok(())
+}

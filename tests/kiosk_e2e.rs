@@ -1,0 +1,173 @@
+//! The whole system on one machine: a real `facegate-device` process with a directory frame
+//! source, the `facegate` host binary pairing, enrolling from one LFW photo per person,
+//! syncing, and following the device's decisions for other photos of those people and of
+//! strangers.
+
+use facegate_e2e::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
+use image::{Rgb, RgbImage};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+/// Writes frames the way a camera would see a visit: the photo, then slightly moved and
+/// brighter copies; blank frames between visitors end the track.
+struct FrameWriter {
+    dir: PathBuf,
+    next: u32,
+}
+
+impl FrameWriter {
+    fn put(&mut self, img: &RgbImage) {
+        // Written under a name the device ignores, then renamed: never a half-written frame.
+        let tmp = self.dir.join(format!("{:06}.png.part", self.next));
+        img.save_with_format(&tmp, image::ImageFormat::Png).expect("write frame");
+        std::fs::rename(&tmp, self.dir.join(format!("{:06}.png", self.next))).expect("publish frame");
+        self.next += 1;
+    }
+
+    fn visit(&mut self, photo: &Path) {
+        let img = image::open(photo).expect("LFW photo").to_rgb8();
+        let (w, h) = img.dimensions();
+        let shifted = RgbImage::from_fn(w, h, |x, y| *img.get_pixel(x.saturating_sub(4), y.saturating_sub(3)));
+        let brighter = RgbImage::from_fn(w, h, |x, y| {
+            let p = img.get_pixel(x, y);
+            Rgb(p.0.map(|c| (f32::from(c) * 1.12).min(255.0) as u8))
+        });
+        for f in [&img, &shifted, &brighter] {
+            self.put(f);
+        }
+        for _ in 0..3 {
+            self.put(&RgbImage::from_pixel(w, h, Rgb([128, 128, 128])));
+        }
+    }
+}
+
+#[test]
+fn kiosk_grants_enrolled_people_and_not_strangers() {
+    let Some(data) = data_dir("kiosk_e2e") else { return };
+    let lfw = data.join("lfw");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, frames, screens) = (tmp.path().join("store"), tmp.path().join("frames"), tmp.path().join("screens"));
+    std::fs::create_dir(&frames).expect("frames dir");
+    let registry = tmp.path().join("registry.sqlite3");
+
+    let people = lfw_people(&lfw, 10);
+    assert!(people.len() >= 7, "LFW should have many people with 10+ photos");
+    let (enrolled, strangers) = (&people[..4], &people[4..7]);
+
+    let mut device = DeviceProcess::start(
+        &[
+            "--store",
+            store.to_str().expect("utf-8 path"),
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-pairing",
+            "60",
+            "--frames",
+            frames.to_str().expect("utf-8 path"),
+            "--follow",
+            "--display-png",
+            screens.to_str().expect("utf-8 path"),
+            "--consensus",
+            "2/3",
+        ],
+        &tmp.path().join("device.log"),
+    );
+    let addr = device.addr.clone().expect("device address");
+
+    run_ok(facegate(&registry).args(["pair", "--device", &addr]));
+    for (name, photos) in enrolled {
+        let out = run_ok(facegate(&registry).args(["enroll", name, "--json"]).arg(&photos[0]));
+        let report: serde_json::Value = serde_json::from_str(&out).expect("enroll --json");
+        assert_eq!(report["accepted"].as_array().map(Vec::len), Some(1), "{name}: {out}");
+    }
+    let out = run_ok(facegate(&registry).args(["sync", "--json"]));
+    let synced: serde_json::Value = serde_json::from_str(out.trim()).expect("sync --json");
+    assert_eq!(synced["added"], 4, "{out}");
+    assert_eq!(synced["templates"], 4);
+    // A second sync has nothing to do.
+    let again: serde_json::Value =
+        serde_json::from_str(run_ok(facegate(&registry).args(["sync", "--json"])).trim()).expect("sync --json");
+    assert_eq!(again["up_to_date"], true);
+
+    // Visits: two other photos of each enrolled person, one photo of each stranger.
+    let mut expected: Vec<(String, Option<String>)> = Vec::new();
+    let mut visits: Vec<PathBuf> = Vec::new();
+    for (name, photos) in enrolled {
+        for p in &photos[1..3] {
+            visits.push(p.clone());
+            expected.push(("Granted".into(), Some(name.clone())));
+        }
+    }
+    for (_, photos) in strangers {
+        visits.push(photos[0].clone());
+        expected.push(("Unknown".into(), None));
+    }
+
+    let mut follower = facegate(&registry)
+        .args(["events", "--device", &addr, "--follow", "--json", "--last", "0", "--timeout", "300", "--count"])
+        .arg(expected.len().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("facegate events");
+    let mut err = BufReader::new(follower.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("events stderr");
+    assert!(line.starts_with("following events"), "events follower did not start: {line}");
+
+    let mut writer = FrameWriter { dir: frames.clone(), next: 0 };
+    for v in &visits {
+        writer.visit(v);
+    }
+    let events: Vec<serde_json::Value> = BufReader::new(follower.stdout.take().expect("stdout"))
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("event line")).expect("event JSON"))
+        .collect();
+    assert!(follower.wait().expect("follower exit").success());
+    let got: Vec<(String, Option<String>)> = events
+        .iter()
+        .map(|e| (e["decision"].as_str().unwrap_or("?").to_string(), e["name"].as_str().map(String::from)))
+        .collect();
+    assert_eq!(got, expected, "device log:\n{}", device.log());
+    for e in &events {
+        assert!(e["latency_ms"].as_u64().is_some_and(|ms| ms < 5_000), "{e}");
+    }
+
+    // The audit log has the same decisions, with the boot and sync records around them.
+    let audit = run_ok(facegate(&registry).args(["audit", "--device", &addr, "--json"]));
+    let kinds: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("audit JSON")["kind"].as_str().unwrap_or("?").into()
+        })
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "AccessGranted").count(), 8, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| *k == "UnknownFace").count(), 3, "{kinds:?}");
+    assert!(kinds.contains(&"Paired".to_string()) && kinds.contains(&"SyncCommitted".to_string()));
+
+    // The display showed each outcome.
+    let screens: Vec<String> = std::fs::read_dir(&screens)
+        .expect("screens dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    for kind in ["idle", "granted", "unknown"] {
+        assert!(screens.iter().any(|s| s.contains(kind)), "no {kind} screen in {screens:?}");
+    }
+
+    // A clean stop keeps everything: the restarted device still holds the four templates.
+    assert!(device.terminate().success(), "SIGTERM must exit cleanly:\n{}", device.log());
+    // Same address: the registry knows the device by it.
+    let listen = addr.trim_start_matches("tcp:").to_string();
+    let device = DeviceProcess::start(
+        &["--store", store.to_str().expect("utf-8 path"), "--listen", &listen],
+        &tmp.path().join("device2.log"),
+    );
+    assert_eq!(device.addr.as_deref(), Some(addr.as_str()));
+    let again: serde_json::Value =
+        serde_json::from_str(run_ok(facegate(&registry).args(["sync", "--json", "--device", &addr])).trim())
+            .expect("sync --json");
+    assert_eq!(again["templates"], 4);
+    assert_eq!(again["up_to_date"], true, "the store survived the restart unchanged");
+}

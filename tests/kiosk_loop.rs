@@ -1,0 +1,134 @@
+//! The kiosk loop with the real engine on LFW faces, driven in-process through a synthetic
+//! frame source: consensus, no re-embedding of a decided face, lockout, verify mode.
+
+use facegate_device::audit_log::AuditLog;
+use facegate_device::core::{Core, Identity, Settings};
+use facegate_device::engine::{Engine, EngineConfig, FacePolicy, QualityGate};
+use facegate_device::kiosk::{self, Kiosk, KioskStats, Mode};
+use facegate_device::source::SyntheticSource;
+use facegate_device::store::TemplateStore;
+use facegate_e2e::{data_dir, lfw_people};
+use facegate_proto::{bounded_str, Capabilities, Decision, Embedding, Template, EMBEDDING_DIM};
+use image::{Rgb, RgbImage};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Rig {
+    engine: Engine,
+    people: Vec<(String, Vec<std::path::PathBuf>)>,
+    _tmp: tempfile::TempDir,
+    core: Arc<Core>,
+}
+
+fn rig(settings: Settings, enrolled: usize) -> Option<Rig> {
+    let data = data_dir("kiosk_loop")?;
+    let engine = Engine::load(&EngineConfig::default()).expect("models");
+    let people = lfw_people(&data.join("lfw"), 10);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut store = TemplateStore::open(&tmp.path().join("store"), &engine.embedding_id).expect("store");
+    for (i, (name, photos)) in people.iter().take(enrolled).enumerate() {
+        let face = engine.process_file(&photos[0], FacePolicy::Single, &QualityGate::ENROL).expect("enrol photo");
+        let v: [f32; EMBEDDING_DIM] = face.embedding.as_slice().try_into().expect("512-d");
+        let t = Template {
+            id: 100 + i as u32,
+            person_id: 1 + i as u32,
+            display_name: bounded_str(name),
+            model_id: bounded_str(&engine.embedding_id),
+            embedding: Embedding::quantize(&v),
+        };
+        store.upsert(t).expect("upsert");
+    }
+    let audit = AuditLog::open(&tmp.path().join("audit.log")).expect("audit");
+    let identity =
+        Identity { device_id: "test".into(), model_id: engine.embedding_id.clone(), capabilities: Capabilities::NONE };
+    let core = Arc::new(Core::new(identity, engine.calibration.clone(), store, audit, settings).expect("core"));
+    Some(Rig { engine, people, _tmp: tmp, core })
+}
+
+fn blank() -> RgbImage {
+    RgbImage::from_pixel(250, 250, Rgb([128, 128, 128]))
+}
+
+fn run(rig: &Rig, mode: Mode, frames: Vec<RgbImage>, period: Duration) -> KioskStats {
+    let mut options = kiosk::default_options();
+    options.mode = mode;
+    let n = frames.len() as u64;
+    let source = SyntheticSource::new(n, period, move |i| frames[i as usize].clone());
+    Kiosk::new(&rig.engine, rig.core.clone(), options, None).expect("kiosk").run(Box::new(source)).expect("run")
+}
+
+fn photo(rig: &Rig, person: usize, index: usize) -> RgbImage {
+    image::open(&rig.people[person].1[index]).expect("photo").to_rgb8()
+}
+
+fn decisions(s: &KioskStats) -> Vec<(Decision, Option<u32>)> {
+    s.decisions.iter().map(|d| (d.decision, d.person_id)).collect()
+}
+
+#[test]
+fn a_decided_face_is_not_embedded_again() {
+    let Some(rig) = rig(Settings { consensus_required: 2, consensus_window: 3, ..Settings::default() }, 3) else {
+        return;
+    };
+    let face = photo(&rig, 1, 1);
+    let stats = run(&rig, Mode::Identify, vec![face.clone(); 6], Duration::from_millis(100));
+    assert_eq!(decisions(&stats), vec![(Decision::Granted, Some(2))]);
+    assert_eq!(stats.embedded, 2, "two votes decide; the other four frames only track");
+    assert_eq!(stats.frames, 6);
+}
+
+#[test]
+fn someone_else_in_the_same_spot_is_a_new_visitor() {
+    let Some(rig) = rig(Settings { consensus_required: 1, consensus_window: 1, ..Settings::default() }, 3) else {
+        return;
+    };
+    // No blank frame between them: LFW faces sit at the same place, so only the appearance
+    // signature can tell the track changed hands.
+    let frames = vec![photo(&rig, 0, 1), photo(&rig, 0, 1), photo(&rig, 2, 1), photo(&rig, 2, 1)];
+    let stats = run(&rig, Mode::Identify, frames, Duration::from_millis(100));
+    assert_eq!(decisions(&stats), vec![(Decision::Granted, Some(1)), (Decision::Granted, Some(3))]);
+}
+
+#[test]
+fn repeated_failures_lock_the_door_for_the_cooldown() {
+    let settings = Settings {
+        consensus_required: 1,
+        consensus_window: 1,
+        lockout_max_failures: 2,
+        lockout_window_secs: 60,
+        lockout_cooldown_secs: 30,
+        ..Settings::default()
+    };
+    let Some(rig) = rig(settings, 2) else { return };
+    let visit = |img: RgbImage| vec![img, blank(), blank(), blank()];
+    let mut frames = Vec::new();
+    frames.extend(visit(photo(&rig, 5, 0))); // stranger
+    frames.extend(visit(photo(&rig, 6, 0))); // stranger -> lockout starts
+    frames.extend(visit(photo(&rig, 0, 1))); // enrolled, but locked out
+                                             // 1 s per frame: 12 s in, still inside the 30 s cooldown; then wait it out with blanks.
+    frames.extend((0..30).map(|_| blank()));
+    frames.extend(visit(photo(&rig, 0, 1))); // after the cooldown
+    let stats = run(&rig, Mode::Identify, frames, Duration::from_secs(1));
+    assert_eq!(
+        decisions(&stats),
+        vec![
+            (Decision::Unknown, None),
+            (Decision::Unknown, None),
+            (Decision::LockedOut, None),
+            (Decision::Granted, Some(1)),
+        ]
+    );
+    assert_eq!(stats.embedded, 3, "nothing is embedded while locked out");
+}
+
+#[test]
+fn verify_mode_grants_the_owner_only() {
+    let Some(rig) = rig(Settings { consensus_required: 1, consensus_window: 1, ..Settings::default() }, 3) else {
+        return;
+    };
+    let visit = |img: RgbImage| vec![img, blank(), blank(), blank()];
+    let mut frames = visit(photo(&rig, 1, 1));
+    frames.extend(visit(photo(&rig, 0, 1))); // enrolled, but not the owner
+    let stats = run(&rig, Mode::Verify { owner: 2 }, frames, Duration::from_millis(100));
+    assert_eq!(decisions(&stats), vec![(Decision::Granted, Some(2)), (Decision::Denied, None)]);
+}

@@ -1,0 +1,200 @@
+//! The link between host and device, against a real `facegate-device` process: sync survives
+//! the device being killed mid-way, a host without the key changes nothing, templates from
+//! another model are refused, and the same works over a serial line (a `socat` pty pair).
+
+use facegate_e2e::{facegate, run_ok, DeviceProcess};
+use facegate_host::commands::connect_paired;
+use facegate_host::link::{Addr, Client, LinkError, Patience};
+use facegate_host::registry::Registry;
+use facegate_proto::{
+    decode_frame, encode_frame_vec, Embedding, ErrorCode, Frame, Request, Signer, Template, EMBEDDING_DIM,
+};
+use rand::{Rng, SeedableRng};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+fn unit_vector(rng: &mut impl Rng) -> Vec<f32> {
+    let v: Vec<f32> = (0..EMBEDDING_DIM).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / n).collect()
+}
+
+/// Adds `n` synthetic people (one template each) for `model` to the registry.
+fn add_people(registry: &Path, model: &str, first: usize, n: usize) {
+    let mut reg = Registry::open(registry).expect("registry");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(first as u64);
+    for i in first..first + n {
+        reg.enroll(&format!("Person {i:04}"), model, &[(unit_vector(&mut rng), "synthetic".into(), None)])
+            .expect("enroll synthetic person");
+    }
+}
+
+fn start_device(store: &Path, listen: &str, log: &Path) -> DeviceProcess {
+    DeviceProcess::start(&["--store", store.to_str().expect("utf-8"), "--listen", listen, "--allow-pairing", "60"], log)
+}
+
+fn template_ids(client: &mut Client) -> Vec<u32> {
+    facegate_host::commands::sync::device_templates(client).expect("list templates").into_keys().collect()
+}
+
+#[test]
+fn sync_interrupted_by_a_killed_device_keeps_the_old_set_and_a_rerun_completes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
+    let mut device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
+    let addr_s = device.addr.clone().expect("address");
+    let addr: Addr = addr_s.parse().expect("address");
+    run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
+    let model = Client::connect(&addr, Patience::default()).expect("connect").info.model_id.to_string();
+
+    add_people(&registry, &model, 0, 40);
+    run_ok(facegate(&registry).args(["sync"]));
+    let reg = Registry::open(&registry).expect("registry");
+    let mut client = connect_paired(&reg, &addr).expect("connect");
+    let (old_generation, old_ids) = (client.info.store_generation, template_ids(&mut client));
+    assert_eq!(old_ids.len(), 40);
+
+    // A bigger set, half sent, then the device dies.
+    add_people(&registry, &model, 40, 300);
+    let wanted = reg.wire_templates(&model).expect("templates");
+    assert_eq!(wanted.len(), 340);
+    client.request(Request::SyncBegin { expected_generation: old_generation, total_templates: 340 }).expect("begin");
+    for (seq, part) in wanted.chunks(4).take(40).enumerate() {
+        let templates = facegate_proto::heapless::Vec::from_slice(part).expect("chunk of 4");
+        client.request(Request::SyncChunk { seq: seq as u32, templates }).expect("chunk");
+    }
+    device.kill();
+    drop(client);
+
+    let listen = addr_s.trim_start_matches("tcp:").to_string();
+    let _device = start_device(&store, &listen, &tmp.path().join("device2.log"));
+    let mut client = connect_paired(&reg, &addr).expect("reconnect");
+    assert_eq!(client.info.store_generation, old_generation, "half a sync must not change the store");
+    assert_eq!(template_ids(&mut client), old_ids, "the old complete set is still there");
+
+    let out = run_ok(facegate(&registry).args(["sync", "--json"]));
+    let outcome: serde_json::Value = serde_json::from_str(out.trim()).expect("sync --json");
+    assert_eq!(outcome["templates"], 340);
+    assert_eq!(outcome["added"], 300);
+    let mut client = connect_paired(&reg, &addr).expect("reconnect");
+    assert_eq!(client.info.store_generation, old_generation + 1);
+    assert_eq!(template_ids(&mut client), wanted.iter().map(|t| t.id).collect::<Vec<_>>());
+}
+
+/// Sends one frame on a raw connection and returns the reply.
+fn raw_exchange(stream: &mut std::net::TcpStream, frame: &Frame) -> Frame {
+    stream.write_all(&encode_frame_vec(frame).expect("encode")).expect("send");
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    // Replies are 0x00 | COBS | 0x00.
+    loop {
+        stream.read_exact(&mut byte).expect("reply");
+        if byte[0] == 0 && !buf.is_empty() {
+            break;
+        }
+        if byte[0] != 0 {
+            buf.push(byte[0]);
+        }
+    }
+    decode_frame(&buf).expect("decodable reply")
+}
+
+fn error_code(f: &Frame) -> Option<ErrorCode> {
+    match &f.body {
+        facegate_proto::Body::Response(facegate_proto::Response::Error(e)) => Some(e.code),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_host_without_the_key_changes_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
+    let device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
+    let addr_s = device.addr.clone().expect("address");
+    let addr: Addr = addr_s.parse().expect("address");
+    run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
+    let model = Client::connect(&addr, Patience::default()).expect("connect").info.model_id.to_string();
+    add_people(&registry, &model, 0, 3);
+    run_ok(facegate(&registry).args(["sync"]));
+    let reg = Registry::open(&registry).expect("registry");
+    let before = connect_paired(&reg, &addr).expect("connect").info.store_generation;
+
+    // Another registry: not paired, and the pairing window closed with the first pairing.
+    let stranger = tmp.path().join("other.sqlite3");
+    add_people(&stranger, &model, 100, 2);
+    let out = facegate(&stranger).args(["sync", "--device", &addr_s]).output().expect("run");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no pairing"));
+    let out = facegate(&stranger).args(["pair", "--device", &addr_s]).output().expect("run");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not accepting pairing"));
+
+    let t = reg.wire_templates(&model).expect("templates").remove(0);
+    let upsert = Request::UpsertTemplate(t);
+    // Unsigned.
+    let mut c = Client::connect(&addr, Patience::default()).expect("connect");
+    let e = c.request(upsert.clone()).expect_err("unsigned upsert");
+    assert_eq!(e.device_code(), Some(ErrorCode::Unauthenticated));
+    // Signed with a guessed key.
+    c.authenticate([7u8; 32]);
+    let e = c.request(upsert.clone()).expect_err("wrong key");
+    assert_eq!(e.device_code(), Some(ErrorCode::BadMac));
+    // Pairing outside the window.
+    let e = c.request(Request::Pair { key: [9u8; 32] }).expect_err("pair outside window");
+    assert_eq!(e.device_code(), Some(ErrorCode::PairingClosed));
+
+    // A replayed (captured) frame and an altered one, on a raw connection.
+    let key = reg.device(&addr_s).expect("registry").expect("paired").key;
+    let mut raw = std::net::TcpStream::connect(addr_s.trim_start_matches("tcp:")).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let hello = Request::Hello(facegate_proto::HelloRequest {
+        protocol_version: facegate_proto::PROTOCOL_VERSION,
+        host_id: facegate_proto::bounded_str("test"),
+    });
+    let reply = raw_exchange(&mut raw, &Frame::request(1, hello));
+    let facegate_proto::Body::Response(facegate_proto::Response::Hello(info)) = reply.body else { panic!("hello") };
+    let mut signer = Signer::new(key, info.session_nonce);
+    let delete = signer.signed_request(2, Request::DeleteTemplate { id: 999_999 });
+    // Legitimate, but the template does not exist: the MAC was accepted.
+    assert_eq!(error_code(&raw_exchange(&mut raw, &delete)), Some(ErrorCode::NotFound));
+    assert_eq!(error_code(&raw_exchange(&mut raw, &delete)), Some(ErrorCode::Replay));
+    let mut altered = signer.signed_request(3, Request::DeleteTemplate { id: 1 });
+    altered.body = facegate_proto::Body::Request(Request::DeleteTemplate { id: 2 });
+    assert_eq!(error_code(&raw_exchange(&mut raw, &altered)), Some(ErrorCode::BadMac));
+
+    let mut c = connect_paired(&reg, &addr).expect("connect");
+    assert_eq!(c.info.store_generation, before, "nothing changed");
+    assert_eq!(template_ids(&mut c).len(), 3);
+}
+
+#[test]
+fn templates_of_another_model_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
+    let device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
+    let addr_s = device.addr.clone().expect("address");
+    let addr: Addr = addr_s.parse().expect("address");
+    run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
+    add_people(&registry, "some-other-model/fp32", 0, 2);
+
+    let out = facegate(&registry).args(["sync"]).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("embedding model"), "{stderr}");
+
+    let reg = Registry::open(&registry).expect("registry");
+    let foreign = reg.wire_templates("some-other-model/fp32").expect("templates");
+    let mut c = connect_paired(&reg, &addr).expect("connect");
+    let e = c.request(Request::UpsertTemplate(foreign[0].clone())).expect_err("foreign template");
+    assert_eq!(e.device_code(), Some(ErrorCode::ModelMismatch));
+    let generation = c.info.store_generation;
+    c.request(Request::SyncBegin { expected_generation: generation, total_templates: 2 }).expect("begin");
+    let chunk = facegate_proto::heapless::Vec::from_slice(&foreign).expect("chunk");
+    let e = c.request(Request::SyncChunk { seq: 0, templates: chunk }).expect_err("foreign chunk");
+    assert!(matches!(e, LinkError::Device { code: ErrorCode::ModelMismatch, .. }));
+    // A template the device's model made is fine.
+    let mut own: Template = foreign[0].clone();
+    own.model_id = facegate_proto::bounded_str(&c.info.model_id);
+    own.embedding = Embedding::quantize(&[1.0 / (EMBEDDING_DIM as f32).sqrt(); EMBEDDING_DIM]);
+    c.request(Request::SyncAbort).expect("abort");
+    c.request(Request::UpsertTemplate(own)).expect("own-model template accepted");
+}

@@ -1,0 +1,99 @@
+//! Host and device over a serial line: a `socat` pseudo-terminal pair stands in for the USB
+//! cable. Pair, enrol from LFW, sync, and follow decisions, all over the pty.
+
+use facegate_e2e::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Socat(std::process::Child);
+
+impl Drop for Socat {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn enrol_sync_and_follow_events_over_a_pty_pair() {
+    let Some(data) = data_dir("serial_e2e") else { return };
+    if Command::new("socat").arg("-V").output().is_err() {
+        assert!(std::env::var("FACEGATE_REQUIRE_DATA").is_err(), "socat is required (apt install socat)");
+        eprintln!("SKIPPED serial_e2e: socat not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dev_end, host_end) = (tmp.path().join("ttyDEVICE"), tmp.path().join("ttyHOST"));
+    let _socat = Socat(
+        Command::new("socat")
+            .arg(format!("pty,raw,echo=0,link={}", dev_end.display()))
+            .arg(format!("pty,raw,echo=0,link={}", host_end.display()))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("socat"),
+    );
+    let t = Instant::now();
+    while !(dev_end.exists() && host_end.exists()) {
+        assert!(t.elapsed() < Duration::from_secs(10), "socat did not create the pty pair");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (store, frames, registry) =
+        (tmp.path().join("store"), tmp.path().join("frames"), tmp.path().join("registry.sqlite3"));
+    std::fs::create_dir(&frames).expect("frames");
+    let _device = DeviceProcess::start(
+        &[
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--serial",
+            dev_end.to_str().expect("utf-8"),
+            "--allow-pairing",
+            "60",
+            "--frames",
+            frames.to_str().expect("utf-8"),
+            "--follow",
+            "--consensus",
+            "1/1",
+        ],
+        &tmp.path().join("device.log"),
+    );
+    let addr = format!("serial:{}", host_end.display());
+    run_ok(facegate(&registry).args(["pair", "--device", &addr]));
+    let people = lfw_people(&data.join("lfw"), 10);
+    let (alice, bob, stranger) = (&people[10], &people[11], &people[12]);
+    for (name, photos) in [alice, bob] {
+        run_ok(facegate(&registry).args(["enroll", name]).arg(&photos[0]));
+    }
+    let out = run_ok(facegate(&registry).args(["sync", "--json"]));
+    assert!(out.contains("\"templates\":2"), "{out}");
+
+    let mut follower = facegate(&registry)
+        .args(["events", "--device", &addr, "--follow", "--json", "--last", "0", "--count", "3", "--timeout", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("events");
+    let mut line = String::new();
+    BufReader::new(follower.stderr.take().expect("stderr")).read_line(&mut line).expect("stderr");
+    assert!(line.starts_with("following events"), "{line}");
+    // Frames: each visitor once, separated by blank frames.
+    let blank = image::RgbImage::from_pixel(250, 250, image::Rgb([128, 128, 128]));
+    let mut n = 0;
+    for photo in [&alice.1[1], &bob.1[1], &stranger.1[0]] {
+        let img = image::open(photo).expect("photo").to_rgb8();
+        for f in [&img, &blank, &blank, &blank] {
+            let part = frames.join(format!("{n:04}.png.part"));
+            f.save_with_format(&part, image::ImageFormat::Png).expect("frame");
+            std::fs::rename(&part, frames.join(format!("{n:04}.png"))).expect("publish");
+            n += 1;
+        }
+    }
+    let events: Vec<serde_json::Value> = BufReader::new(follower.stdout.take().expect("stdout"))
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("line")).expect("json"))
+        .collect();
+    assert!(follower.wait().expect("exit").success());
+    let got: Vec<(&str, Option<&str>)> =
+        events.iter().map(|e| (e["decision"].as_str().unwrap_or("?"), e["name"].as_str())).collect();
+    assert_eq!(got, vec![("Granted", Some(alice.0.as_str())), ("Granted", Some(bob.0.as_str())), ("Unknown", None)]);
+}
