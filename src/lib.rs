@@ -1,5 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/`.
 
+pub mod fault_proxy;
+
 use std::path::{Path, PathBuf};
 
 /// The repository root.

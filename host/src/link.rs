@@ -244,17 +244,21 @@ impl Client {
         Ok(rest)
     }
 
-    /// Sends a request and waits for its reply, resending (re-signed) if it is lost.
+    /// Sends a request and waits for its reply, resending it if the reply does not come (lost
+    /// or garbled on the line). Every attempt gets a fresh id and MAC counter, and only the
+    /// latest attempt's reply counts: a late reply to an earlier `Hello` must not install a
+    /// stale session nonce. Requests are idempotent on the device (a repeated sync chunk is
+    /// acknowledged again), except a commit, which the sync command double-checks.
     /// A device error reply becomes [`LinkError::Device`].
     pub fn request(&mut self, req: Request) -> Result<Response, LinkError> {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
         self.stats.requests += 1;
         for attempt in 0..=self.patience.retries {
             if attempt > 0 {
                 self.stats.retries += 1;
-                tracing::debug!(id, attempt, "resending request");
+                tracing::debug!(attempt, "resending request");
             }
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1).max(1);
             let mut frame = Frame::request(id, req.clone());
             if let Some(s) = &mut self.signer {
                 s.sign(&mut frame);
@@ -264,16 +268,22 @@ impl Client {
             'wait: while Instant::now() < deadline {
                 for f in self.pump()? {
                     let Body::Response(resp) = f.body else { continue };
-                    if f.id == id {
-                        return match resp {
-                            Response::Error(e) => Err(LinkError::Device { code: e.code, detail: e.detail.to_string() }),
-                            other => Ok(other),
-                        };
-                    }
-                    // The device could not read one of our frames (garbled on the line):
-                    // resend now rather than wait out the timeout.
-                    if f.id == NO_ID && matches!(&resp, Response::Error(e) if e.code == ErrorCode::BadFrame) {
-                        break 'wait;
+                    match resp {
+                        // A duplicate of our frame reached the device (the line repeated it):
+                        // the original was handled, but its reply may be lost. Ask again.
+                        Response::Error(e)
+                            if f.id == id && matches!(e.code, ErrorCode::Replay | ErrorCode::BadFrame) =>
+                        {
+                            break 'wait
+                        }
+                        Response::Error(e) if f.id == id => {
+                            return Err(LinkError::Device { code: e.code, detail: e.detail.to_string() })
+                        }
+                        other if f.id == id => return Ok(other),
+                        // The device could not read one of our frames: resend now rather than
+                        // wait out the timeout.
+                        Response::Error(e) if f.id == NO_ID && e.code == ErrorCode::BadFrame => break 'wait,
+                        _ => {}
                     }
                 }
             }

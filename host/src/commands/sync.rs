@@ -3,9 +3,9 @@
 //! store in one write on commit, so an interrupted sync leaves the old complete set, and
 //! running the command again completes it.
 
-use super::connect_paired;
+use super::connect_paired_with;
 use crate::batch::progress;
-use crate::link::{Addr, Client, LinkError};
+use crate::link::{Addr, Client, LinkError, Patience};
 use crate::registry::{Registry, SyncRecord};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -76,8 +76,18 @@ fn diff(device: &BTreeMap<u32, TemplateSummary>, wanted: &[Template]) -> (u32, u
 
 /// Syncs one device; the registry records the attempt either way.
 pub fn sync_device(registry: &mut Registry, addr: &Addr, show_progress: bool) -> Result<SyncOutcome> {
+    sync_device_with(registry, addr, Patience::default(), show_progress)
+}
+
+/// [`sync_device`] with explicit timeouts and retries (e.g. for a noisy line).
+pub fn sync_device_with(
+    registry: &mut Registry,
+    addr: &Addr,
+    patience: Patience,
+    show_progress: bool,
+) -> Result<SyncOutcome> {
     let started = now_ms();
-    let result = sync_inner(registry, addr, show_progress);
+    let result = sync_inner(registry, addr, patience, show_progress);
     let record = match &result {
         Ok(o) => SyncRecord {
             addr: addr.to_string(),
@@ -108,8 +118,8 @@ pub fn sync_device(registry: &mut Registry, addr: &Addr, show_progress: bool) ->
     result
 }
 
-fn sync_inner(registry: &mut Registry, addr: &Addr, show_progress: bool) -> Result<SyncOutcome> {
-    let mut client = connect_paired(registry, addr)?;
+fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_progress: bool) -> Result<SyncOutcome> {
+    let mut client = connect_paired_with(registry, addr, patience)?;
     let model = client.info.model_id.to_string();
     let wanted = registry.wire_templates(&model)?;
     if wanted.is_empty() {
