@@ -68,7 +68,8 @@ impl DeviceProcess {
     pub fn start(args: &[&str], log: &Path) -> DeviceProcess {
         use std::io::BufRead;
         let bin = binary("facegate-device", "facegate-device");
-        let stderr = std::fs::File::create(log).expect("device log file");
+        // Appended, so restarts of one device share a log.
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("device log file");
         let mut child = std::process::Command::new(bin)
             .arg("run")
             .args(args)
