@@ -4,43 +4,10 @@
 //! strangers.
 
 use facegate_e2e::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
-use image::{Rgb, RgbImage};
+use facegate_host::commands::demo::FrameWriter;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-
-/// Writes frames the way a camera would see a visit: the photo, then slightly moved and
-/// brighter copies; blank frames between visitors end the track.
-struct FrameWriter {
-    dir: PathBuf,
-    next: u32,
-}
-
-impl FrameWriter {
-    fn put(&mut self, img: &RgbImage) {
-        // Written under a name the device ignores, then renamed: never a half-written frame.
-        let tmp = self.dir.join(format!("{:06}.png.part", self.next));
-        img.save_with_format(&tmp, image::ImageFormat::Png).expect("write frame");
-        std::fs::rename(&tmp, self.dir.join(format!("{:06}.png", self.next))).expect("publish frame");
-        self.next += 1;
-    }
-
-    fn visit(&mut self, photo: &Path) {
-        let img = image::open(photo).expect("LFW photo").to_rgb8();
-        let (w, h) = img.dimensions();
-        let shifted = RgbImage::from_fn(w, h, |x, y| *img.get_pixel(x.saturating_sub(4), y.saturating_sub(3)));
-        let brighter = RgbImage::from_fn(w, h, |x, y| {
-            let p = img.get_pixel(x, y);
-            Rgb(p.0.map(|c| (f32::from(c) * 1.12).min(255.0) as u8))
-        });
-        for f in [&img, &shifted, &brighter] {
-            self.put(f);
-        }
-        for _ in 0..3 {
-            self.put(&RgbImage::from_pixel(w, h, Rgb([128, 128, 128])));
-        }
-    }
-}
 
 #[test]
 fn kiosk_grants_enrolled_people_and_not_strangers() {
@@ -118,7 +85,7 @@ fn kiosk_grants_enrolled_people_and_not_strangers() {
 
     let mut writer = FrameWriter { dir: frames.clone(), next: 0 };
     for v in &visits {
-        writer.visit(v);
+        writer.visit(&image::open(v).expect("LFW photo").to_rgb8()).expect("frames");
     }
     let events: Vec<serde_json::Value> = BufReader::new(follower.stdout.take().expect("stdout"))
         .lines()
@@ -170,4 +137,23 @@ fn kiosk_grants_enrolled_people_and_not_strangers() {
             .expect("sync --json");
     assert_eq!(again["templates"], 4);
     assert_eq!(again["up_to_date"], true, "the store survived the restart unchanged");
+}
+
+#[test]
+fn the_demo_command_runs_the_whole_system() {
+    let Some(data) = data_dir("demo") else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = run_ok(
+        facegate(&tmp.path().join("unused.sqlite3"))
+            .env("FACEGATE_DATA", &data)
+            .args(["demo", "--json", "--people", "3", "--strangers", "2", "--work"])
+            .arg(tmp.path().join("demo")),
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(out.lines().last().expect("summary line")).expect("summary JSON");
+    assert_eq!(summary["granted"], 3, "{out}");
+    assert_eq!(summary["unknown"], 2, "{out}");
+    assert_eq!(summary["correct"], 5, "{out}");
+    let screens = std::fs::read_dir(tmp.path().join("demo/screens")).expect("screens").count();
+    assert!(screens >= 6, "display PNGs are left to look at");
 }

@@ -2,6 +2,7 @@
 //! cable. Pair, enrol from LFW, sync, and follow decisions, all over the pty.
 
 use facegate_e2e::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
+use facegate_host::commands::demo::FrameWriter;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -78,15 +79,12 @@ fn enrol_sync_and_follow_events_over_a_pty_pair() {
     assert!(line.starts_with("following events"), "{line}");
     // Frames: each visitor once, separated by blank frames.
     let blank = image::RgbImage::from_pixel(250, 250, image::Rgb([128, 128, 128]));
-    let mut n = 0;
+    let mut writer = FrameWriter { dir: frames.clone(), next: 0 };
     // (Photo 1 of this stranger is a profile the kiosk rightly declines to judge.)
     for photo in [&alice.1[1], &bob.1[1], &stranger.1[1]] {
         let img = image::open(photo).expect("photo").to_rgb8();
         for f in [&img, &blank, &blank, &blank] {
-            let part = frames.join(format!("{n:04}.png.part"));
-            f.save_with_format(&part, image::ImageFormat::Png).expect("frame");
-            std::fs::rename(&part, frames.join(format!("{n:04}.png"))).expect("publish");
-            n += 1;
+            writer.put(f).expect("frame");
         }
     }
     let events: Vec<serde_json::Value> = BufReader::new(follower.stdout.take().expect("stdout"))

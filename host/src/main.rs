@@ -30,6 +30,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole system on this machine: a device, enrolment, sync, visitors, decisions.
+    Demo(commands::demo::DemoArgs),
     /// Give a device in its pairing window a shared key, kept in the registry.
     #[command(
         after_help = "Example:\n  facegate pair --device tcp:127.0.0.1:7700\n  facegate pair --device serial:/dev/ttyACM0"
@@ -101,6 +103,12 @@ fn open_registry(cli: &Cli) -> Result<Registry> {
 
 fn run(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
+        Command::Demo(args) => {
+            let summary = commands::demo::run(&load_engine(cli)?, args)?;
+            if summary.correct < summary.visits.len() {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Pair(args) => commands::pair::run(&mut open_registry(cli)?, args)?,
         Command::Enroll(args) => {
             commands::enroll::run(&mut open_registry(cli)?, &load_engine(cli)?, args)?;

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 pub mod config;
+pub mod demo;
 pub mod enroll;
 pub mod eval;
 pub mod identify;

@@ -16,6 +16,17 @@ pub struct PairArgs {
 }
 
 pub fn run(registry: &mut Registry, args: &PairArgs) -> Result<()> {
+    let info = pair(registry, &args.device)?;
+    println!(
+        "paired with {} at {} (model {}, {} templates)",
+        info.device_id, args.device, info.model_id, info.template_count
+    );
+    Ok(())
+}
+
+/// Pairs with the device at `addr` and stores the key; returns what the device said of itself.
+pub fn pair(registry: &mut Registry, addr: &Addr) -> Result<facegate_proto::DeviceInfo> {
+    let args = PairArgs { device: addr.clone() };
     let mut client =
         Client::connect(&args.device, Patience::default()).with_context(|| format!("connecting to {}", args.device))?;
     if !client.info.pairing_open {
@@ -37,9 +48,5 @@ pub fn run(registry: &mut Registry, args: &PairArgs) -> Result<()> {
     registry
         .upsert_device(&args.device.to_string(), &client.info.device_id, &client.info.model_id, &key)
         .context("the device accepted the key but the registry could not store it: pair again")?;
-    println!(
-        "paired with {} at {} (model {}, {} templates)",
-        client.info.device_id, args.device, client.info.model_id, client.info.template_count
-    );
-    Ok(())
+    Ok(client.info.clone())
 }
