@@ -130,6 +130,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let same = commands::verify::run(&load_engine(cli)?, args)?;
             return Ok(if same { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
+        Command::Bench(args) if args.kiosk => {
+            let lfw = commands::bench::data_dir(args).join("lfw");
+            let report = commands::bench_kiosk::run(&load_engine(cli)?, &lfw)?;
+            commands::bench_kiosk::print(&report, args.json);
+        }
         Command::Bench(args) => {
             let report = commands::bench::run(&engine_config(cli), args)?;
             commands::bench::print(&report, args.json);

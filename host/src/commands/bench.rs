@@ -30,6 +30,9 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Benchmark the device's kiosk loop instead (frames per second, decision latency).
+    #[arg(long)]
+    pub kiosk: bool,
 }
 
 /// Median and 95th percentile of millisecond samples.
@@ -49,7 +52,7 @@ fn time<T>(samples: &mut Vec<f64>, f: impl FnOnce() -> T) -> T {
     out
 }
 
-fn data_dir(args: &BenchArgs) -> PathBuf {
+pub fn data_dir(args: &BenchArgs) -> PathBuf {
     args.data
         .clone()
         .or_else(|| std::env::var_os("FACEGATE_DATA").map(PathBuf::from))

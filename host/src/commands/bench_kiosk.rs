@@ -1,0 +1,128 @@
+//! `facegate bench --kiosk`: the device loop's throughput and decision latency on LFW visits,
+//! against the naive loop (full pipeline on every frame) measured in the same run.
+
+use super::demo::{empty_frame, visit_frames};
+use anyhow::{bail, Context, Result};
+use facegate_device::audit_log::AuditLog;
+use facegate_device::core::{Core, Identity, Settings};
+use facegate_device::engine::{image_io, Engine, FacePolicy, QualityGate};
+use facegate_device::kiosk::summary::Summary;
+use facegate_device::kiosk::{self, Kiosk};
+use facegate_device::source::SyntheticSource;
+use facegate_device::store::TemplateStore;
+use facegate_proto::{bounded_str, Capabilities, Embedding, Template, EMBEDDING_DIM};
+use image::RgbImage;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ENROLLED: usize = 20;
+const STRANGERS: usize = 10;
+
+/// People with at least 2 photos, by name.
+fn lfw_people(lfw: &Path) -> Result<Vec<Vec<std::path::PathBuf>>> {
+    let mut people = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(lfw).with_context(|| lfw.display().to_string())?.flatten().collect();
+    dirs.sort_by_key(|e| e.file_name());
+    for d in dirs.iter().filter(|d| d.path().is_dir()) {
+        let mut photos: Vec<_> = std::fs::read_dir(d.path())?.flatten().map(|f| f.path()).collect();
+        if photos.len() >= 2 {
+            photos.sort();
+            people.push(photos);
+        }
+    }
+    Ok(people)
+}
+
+pub fn run(engine: &Engine, lfw: &Path) -> Result<Value> {
+    let people = lfw_people(lfw)?;
+    if people.len() < ENROLLED + STRANGERS {
+        bail!("{} has too few people with two photos", lfw.display());
+    }
+    let step = people.len() / (ENROLLED + STRANGERS);
+    let work = std::env::temp_dir().join(format!("facegate-bench-kiosk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let mut store = TemplateStore::open(&work.join("store"), &engine.embedding_id)?;
+    let mut frames: Vec<RgbImage> = Vec::new();
+    let mut visits = 0;
+    for i in 0..ENROLLED + STRANGERS {
+        let photos = &people[i * step];
+        if i < ENROLLED {
+            let Ok(face) = engine.process_file(&photos[0], FacePolicy::Single, &QualityGate::NONE) else { continue };
+            let v: [f32; EMBEDDING_DIM] = face.embedding.as_slice().try_into().context("512-d embedding")?;
+            store.upsert(Template {
+                id: i as u32 + 1,
+                person_id: i as u32 + 1,
+                display_name: bounded_str(&format!("person {i}")),
+                model_id: bounded_str(&engine.embedding_id),
+                embedding: Embedding::quantize(&v),
+            })?;
+        }
+        let img = image_io::load_image(&photos[1])?;
+        frames.extend(visit_frames(&img));
+        frames.extend((0..3).map(|_| empty_frame(img.width(), img.height())));
+        visits += 1;
+    }
+    let audit = AuditLog::open(&work.join("audit.log"))?;
+    let identity =
+        Identity { device_id: "bench".into(), model_id: engine.embedding_id.clone(), capabilities: Capabilities::NONE };
+    let settings =
+        Settings { consensus_required: 2, consensus_window: 3, lockout_max_failures: 0, ..Settings::default() };
+    let core = Arc::new(Core::new(identity, engine.calibration.clone(), store, audit, settings)?);
+
+    // Baseline: the naive loop, the whole pipeline on every frame.
+    let t = Instant::now();
+    for f in &frames {
+        let _ = engine.process(f, FacePolicy::Subject, &QualityGate::VERIFY);
+    }
+    let naive = t.elapsed();
+
+    let n = frames.len() as u64;
+    let replay = frames.clone();
+    let source = SyntheticSource::new(n, Duration::from_millis(100), move |i| replay[i as usize].clone());
+    let stats = Kiosk::new(engine, core, kiosk::default_options(), None)?.run(Box::new(source))?;
+    let s = Summary::of(&stats);
+    let _ = std::fs::remove_dir_all(&work);
+    let naive_ms = naive.as_secs_f64() * 1e3 / n as f64;
+    let kiosk_ms = stats.busy.as_secs_f64() * 1e3 / n as f64;
+    Ok(json!({
+        "frames": s.frames,
+        "visits": visits,
+        "embedded": s.embedded,
+        "decisions": stats.decisions.len(),
+        "fps_capacity": s.fps_capacity,
+        "frame_ms": kiosk_ms,
+        "naive_frame_ms": naive_ms,
+        "ratio_vs_naive": kiosk_ms / naive_ms,
+        "decision_ms_median": s.decision_ms_median,
+        "decision_ms_p95": s.decision_ms_p95,
+        "visit_ms_median": s.visit_ms_median,
+        "visit_ms_p95": s.visit_ms_p95,
+        "granted": s.granted,
+        "unknown": s.unknown,
+    }))
+}
+
+pub fn print(v: &Value, json_out: bool) {
+    if json_out {
+        println!("{v}");
+        return;
+    }
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    println!("kiosk loop, {} frames of {} visits (one core):", v["frames"], v["visits"]);
+    println!("  {:.1} fps capacity ({:.1} ms a frame; {} embedded)", f("fps_capacity"), f("frame_ms"), v["embedded"]);
+    println!(
+        "  naive loop (whole pipeline every frame): {:.1} ms a frame -> kiosk/naive {:.2}",
+        f("naive_frame_ms"),
+        f("ratio_vs_naive")
+    );
+    println!(
+        "  decision latency median {:.0} ms (p95 {:.0}); visit (first frame -> decision) median {:.0} ms (p95 {:.0})",
+        f("decision_ms_median"),
+        f("decision_ms_p95"),
+        f("visit_ms_median"),
+        f("visit_ms_p95")
+    );
+    println!("  decisions: {} granted, {} unknown", v["granted"], v["unknown"]);
+}
