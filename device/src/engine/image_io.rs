@@ -25,8 +25,14 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| EngineError::UnreadableImage(e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(EngineError::UnreadableImage("unknown image format".into()));
+    match reader.format() {
+        None => return Err(EngineError::UnreadableImage("unknown image format".into())),
+        // The JPEG decoder fills a cut-off file with grey instead of failing; a photo with
+        // its lower part missing must not be enrolled or judged.
+        Some(image::ImageFormat::Jpeg) if !jpeg_reaches_end(bytes) => {
+            return Err(EngineError::UnreadableImage("truncated JPEG (the file ends before its end marker)".into()))
+        }
+        Some(_) => {}
     }
     let mut decoder = reader.into_decoder().map_err(|e| EngineError::UnreadableImage(e.to_string()))?;
     let (width, height) = decoder.dimensions();
@@ -46,6 +52,30 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
         image::DynamicImage::from_decoder(decoder).map_err(|e| EngineError::UnreadableImage(e.to_string()))?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+/// Whether a JPEG's main image runs to its end-of-image marker. Walks the marker segments
+/// (skipping APPn blocks, which may hold a thumbnail with markers of its own) to the first
+/// start-of-scan, then looks for EOI (0xFFD9) in the entropy-coded data, where a literal 0xFF
+/// is always stuffed as 0xFF00 so EOI cannot appear by accident.
+fn jpeg_reaches_end(bytes: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    loop {
+        while bytes.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&marker) = bytes.get(i) else { return false };
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            0x01 | 0xD0..=0xD8 => {}
+            0xDA => return bytes[i.min(bytes.len())..].windows(2).any(|w| w == [0xFF, 0xD9]),
+            _ => {
+                let Some(len) = bytes.get(i..i + 2) else { return false };
+                i += usize::from(u16::from_be_bytes([len[0], len[1]]));
+            }
+        }
+    }
 }
 
 /// Pixel layouts a camera may hand us.
@@ -137,6 +167,22 @@ mod tests {
         let png = png_bytes(&img);
         for cut in [8, 20, png.len() / 2, png.len() - 5] {
             assert!(decode_image(&png[..cut]).is_err(), "truncated at {cut} must fail");
+        }
+    }
+
+    #[test]
+    fn truncated_jpeg_is_refused_complete_jpeg_decodes() {
+        let img = image::DynamicImage::ImageRgb8(RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, 9])));
+        let mut jpeg = Vec::new();
+        img.write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).expect("encode jpeg");
+        assert_eq!(decode_image(&jpeg).expect("complete jpeg").dimensions(), (64, 48));
+        // Trailing bytes after the end marker (some cameras append data) are fine.
+        let mut trailing = jpeg.clone();
+        trailing.extend_from_slice(b"appended by a phone");
+        assert!(decode_image(&trailing).is_ok());
+        for cut in [jpeg.len() / 3, jpeg.len() - 2] {
+            let err = decode_image(&jpeg[..cut]).expect_err("truncated");
+            assert!(err.to_string().contains("truncated JPEG"), "{err}");
         }
     }
 
