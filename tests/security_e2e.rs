@@ -1,0 +1,172 @@
+//! Security against a real device: state-changing frames that are unsigned, replayed,
+//! reordered or altered are all rejected (counted), pairing cannot be brute-forced outside its
+//! window, the store on disk reveals nothing without the device key, and a tampered store
+//! stops the device instead of being replaced.
+
+use facegate_e2e::{facegate, run_ok, DeviceProcess};
+use facegate_host::registry::Registry;
+use facegate_proto::{
+    bounded_str, encode_frame_vec, Body, ErrorCode, Frame, FrameDecoder, HelloRequest, Request, Response, Setting,
+    Signer, Threshold, PROTOCOL_VERSION,
+};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+struct Raw {
+    stream: TcpStream,
+    decoder: FrameDecoder,
+    nonce: [u8; 32],
+}
+
+impl Raw {
+    fn connect(addr: &str) -> Raw {
+        let stream = TcpStream::connect(addr.trim_start_matches("tcp:")).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut r = Raw { stream, decoder: FrameDecoder::new(), nonce: [0; 32] };
+        let hello = Request::Hello(HelloRequest { protocol_version: PROTOCOL_VERSION, host_id: bounded_str("sec") });
+        let Response::Hello(info) = r.exchange(&Frame::request(1, hello)) else { panic!("hello") };
+        r.nonce = info.session_nonce;
+        r
+    }
+
+    fn exchange(&mut self, f: &Frame) -> Response {
+        self.stream.write_all(&encode_frame_vec(f).expect("encode")).expect("send");
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = self.stream.read(&mut buf).expect("reply");
+            assert!(n > 0, "device closed the link");
+            for r in self.decoder.push(&buf[..n]) {
+                if let Ok(Frame { body: Body::Response(resp), .. }) = r {
+                    return resp;
+                }
+            }
+        }
+    }
+}
+
+fn code(r: &Response) -> Option<ErrorCode> {
+    match r {
+        Response::Error(e) => Some(e.code),
+        _ => None,
+    }
+}
+
+/// Every kind of state-changing request, harmless if it were accepted twice.
+fn state_changing(i: u32) -> Request {
+    match i % 4 {
+        0 => Request::DeleteTemplate { id: 1 },
+        1 => Request::SetConfig(Setting::Threshold(Threshold::Cosine(0.99))),
+        2 => Request::SyncBegin { expected_generation: 1, total_templates: 0 },
+        _ => Request::SyncAbort,
+    }
+}
+
+#[test]
+fn forged_frames_are_rejected_and_the_store_is_sealed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
+    let mut device = DeviceProcess::start(
+        &["--store", store.to_str().expect("utf-8"), "--listen", "127.0.0.1:0", "--allow-pairing", "60"],
+        &tmp.path().join("device.log"),
+    );
+    let addr = device.addr.clone().expect("address");
+    run_ok(facegate(&registry).args(["pair", "--device", &addr]));
+    let key = Registry::open(&registry).expect("registry").device(&addr).expect("db").expect("paired").key;
+    {
+        // Three named people on the device.
+        let mut reg = Registry::open(&registry).expect("registry");
+        let info_model = facegate_host::link::Client::connect(&addr.parse().expect("addr"), Default::default())
+            .expect("connect")
+            .info
+            .model_id
+            .to_string();
+        for (i, name) in ["Zelda Secretname", "Quentin Hiddenface", "Ursula Private"].iter().enumerate() {
+            let mut v = vec![0.0f32; 512];
+            v[i] = 1.0;
+            reg.enroll(name, &info_model, &[(v, "synthetic".into(), None)]).expect("enroll");
+        }
+    }
+    run_ok(facegate(&registry).args(["sync"]));
+
+    const N: u32 = 100;
+    let mut raw = Raw::connect(&addr);
+    let mut signer = Signer::new(key, raw.nonce);
+    let (mut unsigned, mut replayed, mut reordered, mut altered, mut wrong_key) = (0, 0, 0, 0, 0);
+    for i in 0..N {
+        let id = 10 + i;
+        // Unsigned.
+        if code(&raw.exchange(&Frame::request(id, state_changing(i)))) == Some(ErrorCode::Unauthenticated) {
+            unsigned += 1;
+        }
+        // A genuine frame, then the same bytes again.
+        let genuine = signer.signed_request(id, Request::SyncAbort);
+        let _ = raw.exchange(&genuine);
+        if code(&raw.exchange(&genuine)) == Some(ErrorCode::Replay) {
+            replayed += 1;
+        }
+        // Two genuine frames delivered in the wrong order: the later-counter one is accepted,
+        // the earlier one is then a replay.
+        let first = signer.signed_request(id, Request::SyncAbort);
+        let second = signer.signed_request(id, Request::SyncAbort);
+        let _ = raw.exchange(&second);
+        if code(&raw.exchange(&first)) == Some(ErrorCode::Replay) {
+            reordered += 1;
+        }
+        // Signed, then changed in flight (re-encoded, so the CRC is right and only the MAC can tell).
+        let mut changed = signer.signed_request(id, Request::DeleteTemplate { id: 999 });
+        changed.body = Body::Request(state_changing(i));
+        if code(&raw.exchange(&changed)) == Some(ErrorCode::BadMac) {
+            altered += 1;
+        }
+        // Signed with a guessed key.
+        let mut guess = Signer::new([i as u8; 32], raw.nonce);
+        if code(&raw.exchange(&guess.signed_request(id, state_changing(i)))) == Some(ErrorCode::BadMac) {
+            wrong_key += 1;
+        }
+    }
+    // Pairing outside the window (it closed with the first pairing).
+    let mut pair_refused = 0;
+    for i in 0..1000u32 {
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&i.to_le_bytes());
+        if code(&raw.exchange(&Frame::request(i, Request::Pair { key: k }))) == Some(ErrorCode::PairingClosed) {
+            pair_refused += 1;
+        }
+    }
+    eprintln!(
+        "rejected: unsigned {unsigned}/{N}, replayed {replayed}/{N}, reordered {reordered}/{N}, altered {altered}/{N}, \
+         wrong key {wrong_key}/{N}; pairing attempts outside the window refused {pair_refused}/1000"
+    );
+    assert_eq!((unsigned, replayed, reordered, altered, wrong_key), (N, N, N, N, N));
+    assert_eq!(pair_refused, 1000);
+    // Nothing changed: still the three templates, threshold untouched.
+    let out = run_ok(facegate(&registry).args(["sync", "--json"]));
+    assert!(out.contains("\"up_to_date\":true"), "{out}");
+    let cfg = run_ok(facegate(&registry).args(["config", "--device", &addr, "--json"]));
+    assert!(!cfg.contains("0.99"), "{cfg}");
+
+    // On disk: neither the names nor the key appear in any file of the store.
+    device.terminate();
+    for entry in std::fs::read_dir(&store).expect("store dir").flatten() {
+        let bytes = std::fs::read(entry.path()).expect("read");
+        for needle in [&b"Secretname"[..], b"Hiddenface", b"Ursula", &key[..]] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{:?} leaks a secret", entry.path());
+        }
+    }
+    // Tampering with the store stops the device at start, loudly, and the file is kept.
+    let path = store.join("store.fgs");
+    let mut bytes = std::fs::read(&path).expect("store file");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&path, &bytes).expect("tamper");
+    let out = std::process::Command::new(facegate_e2e::binary("facegate-device", "facegate-device"))
+        .args(["run", "--store"])
+        .arg(&store)
+        .output()
+        .expect("run device");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a tampered store must stop the device");
+    assert!(stderr.contains("store"), "{stderr}");
+    assert_eq!(std::fs::read(&path).expect("store file"), bytes, "the evidence is kept as it was");
+}
