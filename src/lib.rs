@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/`.
 
 pub mod fault_proxy;
+pub mod raw;
 
 use std::path::{Path, PathBuf};
 

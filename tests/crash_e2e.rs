@@ -3,81 +3,13 @@
 //! (for single writes: the old set plus some prefix of the writes) — never a mix, never empty.
 //! 200 trials here; `FACEGATE_CRASH_TRIALS=1000` for the long run.
 
+use facegate_e2e::raw::RawSession as Raw;
 use facegate_e2e::DeviceProcess;
-use facegate_proto::{
-    bounded_str, encode_frame_vec, Body, Embedding, Frame, FrameDecoder, HelloRequest, Request, Response, Signer,
-    Template, EMBEDDING_DIM, PROTOCOL_VERSION,
-};
+use facegate_proto::{bounded_str, Embedding, Request, Response, Template, EMBEDDING_DIM};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
-
-/// A bare protocol session, so the test can send a request and not wait for its reply.
-struct Raw {
-    stream: TcpStream,
-    decoder: FrameDecoder,
-    signer: Option<Signer>,
-    next_id: u32,
-    generation: u64,
-    model: String,
-}
-
-impl Raw {
-    fn connect(addr: &str, key: Option<[u8; 32]>) -> Raw {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        stream.set_nodelay(true).expect("nodelay");
-        let mut r =
-            Raw { stream, decoder: FrameDecoder::new(), signer: None, next_id: 1, generation: 0, model: String::new() };
-        let hello = Request::Hello(HelloRequest { protocol_version: PROTOCOL_VERSION, host_id: bounded_str("crash") });
-        let Response::Hello(info) = r.call(hello) else { panic!("hello") };
-        r.generation = info.store_generation;
-        r.model = info.model_id.to_string();
-        r.signer = key.map(|k| Signer::new(k, info.session_nonce));
-        r
-    }
-
-    fn send(&mut self, req: Request) {
-        let mut f = Frame::request(self.next_id, req);
-        self.next_id += 1;
-        if let Some(s) = &mut self.signer {
-            s.sign(&mut f);
-        }
-        self.stream.write_all(&encode_frame_vec(&f).expect("encode")).expect("send");
-    }
-
-    fn call(&mut self, req: Request) -> Response {
-        self.send(req);
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = self.stream.read(&mut buf).expect("reply");
-            assert!(n > 0, "device closed the link");
-            for r in self.decoder.push(&buf[..n]) {
-                if let Ok(Frame { body: Body::Response(resp), .. }) = r {
-                    return resp;
-                }
-            }
-        }
-    }
-
-    fn ids(&mut self) -> BTreeSet<u32> {
-        let mut out = BTreeSet::new();
-        let mut cursor = 0;
-        loop {
-            let Response::Templates(page) = self.call(Request::ListTemplates { cursor, limit: 32 }) else {
-                panic!("list")
-            };
-            out.extend(page.items.iter().map(|t| t.id));
-            match page.next {
-                Some(n) => cursor = n,
-                None => return out,
-            }
-        }
-    }
-}
 
 fn template(id: u32, model: &str, rng: &mut impl Rng) -> Template {
     let v: Vec<f32> = (0..EMBEDDING_DIM).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
@@ -106,7 +38,7 @@ fn start(store: &Path, port: &str, log: &Path) -> (DeviceProcess, String) {
 /// then the commit is sent without waiting for its reply).
 fn sync(raw: &mut Raw, set: &[Template], kill_at: Option<usize>) {
     let total = set.len() as u32;
-    let generation = raw.generation;
+    let generation = raw.info.store_generation;
     assert!(matches!(
         raw.call(Request::SyncBegin { expected_generation: generation, total_templates: total }),
         Response::SyncStarted { .. }
@@ -136,7 +68,7 @@ fn kill_9_during_writes_leaves_the_old_or_the_new_complete_set() {
     let key = [42u8; 32];
     let mut raw = Raw::connect(&addr, None);
     assert_eq!(raw.call(Request::Pair { key }), Response::Paired);
-    let model = raw.model.clone();
+    let model = raw.info.model_id.to_string();
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
     // Two sets that differ (overlap 20..40) and single writes from id 10_000 on.
     let set_a: Vec<Template> = (1..40).map(|i| template(i, &model, &mut rng)).collect();
@@ -150,7 +82,7 @@ fn kill_9_during_writes_leaves_the_old_or_the_new_complete_set() {
     let mut next_single = 10_000u32;
     for trial in 0..trials {
         let mut r = Raw::connect(&addr, Some(key));
-        let (before, generation) = (r.ids(), r.generation);
+        let (before, generation) = (r.ids(), r.info.store_generation);
         assert!(!before.is_empty(), "trial {trial}: store empty");
         let mode = trial % 3;
         let mut singles = Vec::new();
@@ -181,22 +113,22 @@ fn kill_9_during_writes_leaves_the_old_or_the_new_complete_set() {
         match mode {
             0 => {
                 assert_eq!(after, before, "trial {trial}: a half-sent sync changed the store");
-                assert_eq!(r.generation, generation);
+                assert_eq!(r.info.store_generation, generation);
                 half_syncs += 1;
             }
             1 => {
                 if after == before {
-                    assert_eq!(r.generation, generation, "trial {trial}");
+                    assert_eq!(r.info.store_generation, generation, "trial {trial}");
                     old_kept += 1;
                 } else {
                     assert_eq!(after, ids(target), "trial {trial}: neither the old nor the new set");
-                    assert_eq!(r.generation, generation + 1, "trial {trial}");
+                    assert_eq!(r.info.store_generation, generation + 1, "trial {trial}");
                     new_kept += 1;
                 }
             }
             _ => {
                 // The writes are applied in order, each atomically: some prefix landed.
-                let landed = (r.generation - generation) as usize;
+                let landed = (r.info.store_generation - generation) as usize;
                 assert!(landed <= singles.len(), "trial {trial}");
                 let mut expect = before.clone();
                 expect.extend(&singles[..landed]);

@@ -2,17 +2,14 @@
 //! the device being killed mid-way, a host without the key changes nothing, templates from
 //! another model are refused, and the same works over a serial line (a `socat` pty pair).
 
+use facegate_e2e::raw::{error_code, RawSession};
 use facegate_e2e::{facegate, run_ok, DeviceProcess};
 use facegate_host::commands::connect_paired;
 use facegate_host::link::{Addr, Client, LinkError, Patience};
 use facegate_host::registry::Registry;
-use facegate_proto::{
-    decode_frame, encode_frame_vec, Embedding, ErrorCode, Frame, Request, Signer, Template, EMBEDDING_DIM,
-};
+use facegate_proto::{Embedding, ErrorCode, Request, Signer, Template, EMBEDDING_DIM};
 use rand::{Rng, SeedableRng};
-use std::io::{Read, Write};
 use std::path::Path;
-use std::time::Duration;
 
 fn unit_vector(rng: &mut impl Rng) -> Vec<f32> {
     let v: Vec<f32> = (0..EMBEDDING_DIM).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
@@ -82,31 +79,6 @@ fn sync_interrupted_by_a_killed_device_keeps_the_old_set_and_a_rerun_completes()
     assert_eq!(template_ids(&mut client), wanted.iter().map(|t| t.id).collect::<Vec<_>>());
 }
 
-/// Sends one frame on a raw connection and returns the reply.
-fn raw_exchange(stream: &mut std::net::TcpStream, frame: &Frame) -> Frame {
-    stream.write_all(&encode_frame_vec(frame).expect("encode")).expect("send");
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    // Replies are 0x00 | COBS | 0x00.
-    loop {
-        stream.read_exact(&mut byte).expect("reply");
-        if byte[0] == 0 && !buf.is_empty() {
-            break;
-        }
-        if byte[0] != 0 {
-            buf.push(byte[0]);
-        }
-    }
-    decode_frame(&buf).expect("decodable reply")
-}
-
-fn error_code(f: &Frame) -> Option<ErrorCode> {
-    match &f.body {
-        facegate_proto::Body::Response(facegate_proto::Response::Error(e)) => Some(e.code),
-        _ => None,
-    }
-}
-
 #[test]
 fn a_host_without_the_key_changes_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -145,22 +117,15 @@ fn a_host_without_the_key_changes_nothing() {
 
     // A replayed (captured) frame and an altered one, on a raw connection.
     let key = reg.device(&addr_s).expect("registry").expect("paired").key;
-    let mut raw = std::net::TcpStream::connect(addr_s.trim_start_matches("tcp:")).expect("connect");
-    raw.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-    let hello = Request::Hello(facegate_proto::HelloRequest {
-        protocol_version: facegate_proto::PROTOCOL_VERSION,
-        host_id: facegate_proto::bounded_str("test"),
-    });
-    let reply = raw_exchange(&mut raw, &Frame::request(1, hello));
-    let facegate_proto::Body::Response(facegate_proto::Response::Hello(info)) = reply.body else { panic!("hello") };
-    let mut signer = Signer::new(key, info.session_nonce);
+    let mut raw = RawSession::connect(&addr_s, None);
+    let mut signer = Signer::new(key, raw.info.session_nonce);
     let delete = signer.signed_request(2, Request::DeleteTemplate { id: 999_999 });
     // Legitimate, but the template does not exist: the MAC was accepted.
-    assert_eq!(error_code(&raw_exchange(&mut raw, &delete)), Some(ErrorCode::NotFound));
-    assert_eq!(error_code(&raw_exchange(&mut raw, &delete)), Some(ErrorCode::Replay));
+    assert_eq!(error_code(&raw.exchange(&delete)), Some(ErrorCode::NotFound));
+    assert_eq!(error_code(&raw.exchange(&delete)), Some(ErrorCode::Replay));
     let mut altered = signer.signed_request(3, Request::DeleteTemplate { id: 1 });
     altered.body = facegate_proto::Body::Request(Request::DeleteTemplate { id: 2 });
-    assert_eq!(error_code(&raw_exchange(&mut raw, &altered)), Some(ErrorCode::BadMac));
+    assert_eq!(error_code(&raw.exchange(&altered)), Some(ErrorCode::BadMac));
 
     let mut c = connect_paired(&reg, &addr).expect("connect");
     assert_eq!(c.info.store_generation, before, "nothing changed");

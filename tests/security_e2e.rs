@@ -3,54 +3,10 @@
 //! window, the store on disk reveals nothing without the device key, and a tampered store
 //! stops the device instead of being replaced.
 
+use facegate_e2e::raw::{error_code as code, RawSession};
 use facegate_e2e::{facegate, run_ok, DeviceProcess};
 use facegate_host::registry::Registry;
-use facegate_proto::{
-    bounded_str, encode_frame_vec, Body, ErrorCode, Frame, FrameDecoder, HelloRequest, Request, Response, Setting,
-    Signer, Threshold, PROTOCOL_VERSION,
-};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
-struct Raw {
-    stream: TcpStream,
-    decoder: FrameDecoder,
-    nonce: [u8; 32],
-}
-
-impl Raw {
-    fn connect(addr: &str) -> Raw {
-        let stream = TcpStream::connect(addr.trim_start_matches("tcp:")).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        let mut r = Raw { stream, decoder: FrameDecoder::new(), nonce: [0; 32] };
-        let hello = Request::Hello(HelloRequest { protocol_version: PROTOCOL_VERSION, host_id: bounded_str("sec") });
-        let Response::Hello(info) = r.exchange(&Frame::request(1, hello)) else { panic!("hello") };
-        r.nonce = info.session_nonce;
-        r
-    }
-
-    fn exchange(&mut self, f: &Frame) -> Response {
-        self.stream.write_all(&encode_frame_vec(f).expect("encode")).expect("send");
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = self.stream.read(&mut buf).expect("reply");
-            assert!(n > 0, "device closed the link");
-            for r in self.decoder.push(&buf[..n]) {
-                if let Ok(Frame { body: Body::Response(resp), .. }) = r {
-                    return resp;
-                }
-            }
-        }
-    }
-}
-
-fn code(r: &Response) -> Option<ErrorCode> {
-    match r {
-        Response::Error(e) => Some(e.code),
-        _ => None,
-    }
-}
+use facegate_proto::{Body, ErrorCode, Frame, Request, Setting, Signer, Threshold};
 
 /// Every kind of state-changing request, harmless if it were accepted twice.
 fn state_changing(i: u32) -> Request {
@@ -90,8 +46,8 @@ fn forged_frames_are_rejected_and_the_store_is_sealed() {
     run_ok(facegate(&registry).args(["sync"]));
 
     const N: u32 = 100;
-    let mut raw = Raw::connect(&addr);
-    let mut signer = Signer::new(key, raw.nonce);
+    let mut raw = RawSession::connect(&addr, None);
+    let mut signer = Signer::new(key, raw.info.session_nonce);
     let (mut unsigned, mut replayed, mut reordered, mut altered, mut wrong_key) = (0, 0, 0, 0, 0);
     for i in 0..N {
         let id = 10 + i;
@@ -120,7 +76,7 @@ fn forged_frames_are_rejected_and_the_store_is_sealed() {
             altered += 1;
         }
         // Signed with a guessed key.
-        let mut guess = Signer::new([i as u8; 32], raw.nonce);
+        let mut guess = Signer::new([i as u8; 32], raw.info.session_nonce);
         if code(&raw.exchange(&guess.signed_request(id, state_changing(i)))) == Some(ErrorCode::BadMac) {
             wrong_key += 1;
         }

@@ -1,0 +1,113 @@
+//! A bare protocol session over TCP, for tests that must send exactly the frames they choose
+//! (replays, altered frames, a commit not waited for) rather than what the host client sends.
+
+use facegate_proto::{
+    bounded_str, encode_frame_vec, Body, DeviceInfo, ErrorCode, Frame, FrameDecoder, HelloRequest, Key, Request,
+    Response, Signer, PROTOCOL_VERSION,
+};
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+pub struct RawSession {
+    stream: TcpStream,
+    decoder: FrameDecoder,
+    next_id: u32,
+    /// Signs [`RawSession::send`] / [`RawSession::call`] requests when set.
+    pub signer: Option<Signer>,
+    pub info: DeviceInfo,
+}
+
+/// The error code of a reply, if it is an error.
+pub fn error_code(r: &Response) -> Option<ErrorCode> {
+    match r {
+        Response::Error(e) => Some(e.code),
+        _ => None,
+    }
+}
+
+impl RawSession {
+    /// Connects (`tcp:` prefix optional), says hello, and signs with `key` if given.
+    pub fn connect(addr: &str, key: Option<Key>) -> RawSession {
+        let stream = TcpStream::connect(addr.trim_start_matches("tcp:")).expect("connect to the device");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        let hello = Request::Hello(HelloRequest { protocol_version: PROTOCOL_VERSION, host_id: bounded_str("test") });
+        let mut s = RawSession { stream, decoder: FrameDecoder::new(), next_id: 2, signer: None, info: placeholder() };
+        let Response::Hello(info) = s.exchange(&Frame::request(1, hello)) else { panic!("no Hello reply") };
+        s.signer = key.map(|k| Signer::new(k, info.session_nonce));
+        s.info = info;
+        s
+    }
+
+    /// Sends one frame as given.
+    pub fn send_frame(&mut self, f: &Frame) {
+        self.stream.write_all(&encode_frame_vec(f).expect("encode")).expect("send");
+    }
+
+    /// Sends a request (signed if a signer is set) without waiting for the reply.
+    pub fn send(&mut self, req: Request) {
+        let mut f = Frame::request(self.next_id, req);
+        self.next_id += 1;
+        if let Some(s) = &mut self.signer {
+            s.sign(&mut f);
+        }
+        self.send_frame(&f);
+    }
+
+    /// The next reply on the link.
+    pub fn reply(&mut self) -> Response {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = self.stream.read(&mut buf).expect("reply");
+            assert!(n > 0, "device closed the link");
+            for r in self.decoder.push(&buf[..n]) {
+                if let Ok(Frame { body: Body::Response(resp), .. }) = r {
+                    return resp;
+                }
+            }
+        }
+    }
+
+    pub fn exchange(&mut self, f: &Frame) -> Response {
+        self.send_frame(f);
+        self.reply()
+    }
+
+    pub fn call(&mut self, req: Request) -> Response {
+        self.send(req);
+        self.reply()
+    }
+
+    /// Ids of every template on the device (needs a signer).
+    pub fn ids(&mut self) -> BTreeSet<u32> {
+        let mut out = BTreeSet::new();
+        let mut cursor = 0;
+        loop {
+            let Response::Templates(page) = self.call(Request::ListTemplates { cursor, limit: 32 }) else {
+                panic!("ListTemplates refused")
+            };
+            out.extend(page.items.iter().map(|t| t.id));
+            match page.next {
+                Some(n) => cursor = n,
+                None => return out,
+            }
+        }
+    }
+}
+
+fn placeholder() -> DeviceInfo {
+    DeviceInfo {
+        protocol_version: 0,
+        device_id: Default::default(),
+        model_id: Default::default(),
+        capabilities: Default::default(),
+        template_count: 0,
+        template_capacity: 0,
+        store_generation: 0,
+        session_nonce: [0; 32],
+        paired: false,
+        pairing_open: false,
+    }
+}
