@@ -221,9 +221,11 @@ impl<'e> Kiosk<'e> {
         let Some(subject) = subject else {
             if self.tracker.current().is_none() {
                 self.track = None;
-                let idle = match self.lockout.remaining(frame.at) {
-                    Some(left) => Screen::LockedOut { remaining_secs: left.as_secs() as u32 + 1 },
-                    None => {
+                let idle = match (self.lockout.remaining(frame.at), self.core.pairing_seconds_left()) {
+                    (Some(left), _) => Screen::LockedOut { remaining_secs: left.as_secs() as u32 + 1 },
+                    // In 10 s steps: one new screen per step, not one per frame.
+                    (None, Some(secs)) => Screen::Pairing { seconds_left: secs / 10 * 10 },
+                    (None, None) => {
                         Screen::Idle { title: self.options.title.clone(), enrolled: self.core.gallery().len() as u32 }
                     }
                 };
