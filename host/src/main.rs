@@ -130,6 +130,13 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let same = commands::verify::run(&load_engine(cli)?, args)?;
             return Ok(if same { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
+        Command::Bench(args) if args.profile => {
+            let report = match &args.onnx {
+                Some(file) => commands::profile::run_file(file, &args.shape)?,
+                None => commands::profile::run(&engine_config(cli).models_dir)?,
+            };
+            commands::profile::print(&report, args.json);
+        }
         Command::Bench(args) if args.kiosk => {
             let lfw = commands::bench::data_dir(args).join("lfw");
             let report = commands::bench_kiosk::run(&load_engine(cli)?, &lfw)?;

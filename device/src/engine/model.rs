@@ -76,6 +76,15 @@ pub fn default_models_dir() -> PathBuf {
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// Time spent in one node of a network ([`Net::profile`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeTime {
+    pub name: String,
+    /// The tract operator that ran (after optimisation), e.g. `Conv`, `OptMatMul`.
+    pub op: String,
+    pub ms: f64,
+}
+
 /// A loaded, optimised network with a fixed input shape.
 pub struct Net {
     pub name: String,
@@ -150,6 +159,47 @@ impl Net {
                     .map_err(|e| EngineError::inference(stage, e))
             })
             .collect()
+    }
+
+    /// Per-node time of one run, averaged over `runs` runs after a warm-up, slowest first.
+    /// Each node is timed around tract's own evaluation of it, so the sum is the run time
+    /// less the plan's bookkeeping.
+    pub fn profile(&self, input: Vec<f32>, runs: usize) -> Result<Vec<NodeTime>> {
+        let stage = "profile";
+        let tensor = tract_ndarray::ArrayD::from_shape_vec(self.input_shape.clone(), input)
+            .map_err(|e| EngineError::inference(stage, e))?
+            .into_tensor();
+        let mut state =
+            tract_onnx::tract_core::plan::SimpleState::new(&self.plan).map_err(|e| EngineError::inference(stage, e))?;
+        let mut total: Vec<f64> = Vec::new();
+        let mut names: Vec<(String, String)> = Vec::new();
+        for run in 0..runs + 1 {
+            state
+                .run_plan_with_eval(tvec!(tensor.clone().into_tvalue()), |ctx, op_state, node, inputs| {
+                    let t = std::time::Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    let ms = t.elapsed().as_secs_f64() * 1e3;
+                    if total.len() <= node.id {
+                        total.resize(node.id + 1, 0.0);
+                        names.resize(node.id + 1, (String::new(), String::new()));
+                    }
+                    // The first run is a warm-up (allocations, caches).
+                    if run > 0 {
+                        total[node.id] += ms;
+                    }
+                    names[node.id] = (node.name.clone(), node.op().name().to_string());
+                    out
+                })
+                .map_err(|e| EngineError::inference(stage, e))?;
+        }
+        let mut nodes: Vec<NodeTime> = total
+            .into_iter()
+            .zip(names)
+            .filter(|(_, (name, _))| !name.is_empty())
+            .map(|(t, (name, op))| NodeTime { name, op, ms: t / runs.max(1) as f64 })
+            .collect();
+        nodes.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+        Ok(nodes)
     }
 
     /// Index of the output called `name`.

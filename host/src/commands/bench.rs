@@ -30,6 +30,16 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Profile every network node by node instead (where tract spends its time).
+    #[arg(long, conflicts_with = "kiosk")]
+    pub profile: bool,
+    /// With --profile: profile this ONNX file instead of the manifest's (no hash check; for
+    /// trying graph rewrites).
+    #[arg(long, requires = "profile")]
+    pub onnx: Option<PathBuf>,
+    /// With --onnx: its input shape, e.g. 1,3,112,112.
+    #[arg(long, requires = "onnx", value_delimiter = ',')]
+    pub shape: Vec<usize>,
     /// Benchmark the device's kiosk loop instead (frames per second, decision latency).
     #[arg(long)]
     pub kiosk: bool,

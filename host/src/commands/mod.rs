@@ -10,6 +10,7 @@ pub mod eval;
 pub mod identify;
 pub mod pair;
 pub mod people;
+pub mod profile;
 pub mod sync;
 pub mod verify;
 
