@@ -9,12 +9,13 @@
 //! accepted image is non-empty and within `MAX_SIDE` x `MAX_SIDE`.
 #![no_main]
 
+// `path` on the inline module makes its file modules resolve inside
+// device/src/engine/ (relative to this file's directory), so `image_io`'s
+// `use super::error::...` works unchanged.
 #[allow(dead_code)]
+#[path = "../../src/engine"]
 mod engine {
-    // Paths are relative to fuzz_targets/engine/ (inline module in a crate root).
-    #[path = "../../../src/engine/error.rs"]
     pub mod error;
-    #[path = "../../../src/engine/image_io.rs"]
     pub mod image_io;
 }
 
