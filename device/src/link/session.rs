@@ -137,6 +137,8 @@ impl Session {
         self.events = None;
         let key = self.core.pairing_key();
         self.verifier = key.map(|k| Verifier::new(k, nonce));
+        // Before taking the store lock: `Core::pair` takes the window lock, then the store lock.
+        let pairing_open = self.core.pairing_open();
         let inner = self.core.lock();
         let info = DeviceInfo {
             protocol_version: PROTOCOL_VERSION,
@@ -148,7 +150,7 @@ impl Session {
             store_generation: inner.store.generation(),
             session_nonce: nonce,
             paired: key.is_some(),
-            pairing_open: self.core.pairing_open(),
+            pairing_open,
         };
         Frame::response(id, Response::Hello(info))
     }
