@@ -48,8 +48,14 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
     limits.max_alloc = Some(MAX_ALLOC);
     decoder.set_limits(limits).map_err(|e| EngineError::UnreadableImage(e.to_string()))?;
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img =
-        image::DynamicImage::from_decoder(decoder).map_err(|e| EngineError::UnreadableImage(e.to_string()))?;
+    // Some malformed files make the JPEG decoder panic (found by fuzzing: zune-jpeg's upsampler
+    // on chroma sampled finer than luma). A bad photo or camera frame must be an error, not a
+    // dead capture thread.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| image::DynamicImage::from_decoder(decoder)))
+        .map_err(|_| EngineError::UnreadableImage("malformed image data (the decoder gave up)".into()))?
+        .map_err(|e| EngineError::UnreadableImage(e.to_string()))?;
+    // RGB8 before rotating: the rotated copy is then 3 bytes a pixel, whatever the source depth.
+    let mut img = image::DynamicImage::ImageRgb8(decoded.into_rgb8());
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
 }
@@ -184,6 +190,19 @@ mod tests {
             let err = decode_image(&jpeg[..cut]).expect_err("truncated");
             assert!(err.to_string().contains("truncated JPEG"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_jpeg_that_panics_the_decoder_is_an_error() {
+        // Found by fuzzing (device/fuzz): progressive, 3 components, chroma 2x2 over luma 1x1.
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00];
+        jpeg.extend_from_slice(&[1u8; 64]);
+        jpeg.extend_from_slice(&[
+            0xFF, 0xC2, 0x00, 0x11, 0x08, 0x00, 0x08, 0x00, 0x08, 0x03, 0x01, 0x11, 0x00, 0x02, 0x22, 0x00, 0x03, 0x11,
+            0x00, 0xFF, 0xDA, 0x00, 0x0C, 0x03, 0x01, 0x00, 0x02, 0x10, 0x03, 0x10, 0x03, 0x3F, 0x10, 0xFF, 0xD9,
+        ]);
+        assert_eq!(jpeg.len(), 106);
+        assert!(matches!(decode_image(&jpeg), Err(EngineError::UnreadableImage(_))));
     }
 
     #[test]

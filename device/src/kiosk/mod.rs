@@ -186,7 +186,8 @@ impl<'e> Kiosk<'e> {
             self.stats.busy += t.elapsed();
             self.stats.frames += 1;
         }
-        self.stats.dropped = capture.join().unwrap_or(0);
+        self.stats.dropped =
+            capture.join().map_err(|_| SourceError::Camera("the capture thread panicked; see the log above".into()))?;
         self.stats.wall = started.elapsed();
         Ok(self.stats)
     }
