@@ -8,3 +8,8 @@ pub mod commands;
 pub mod link;
 pub mod pairs;
 pub mod registry;
+
+/// The face data sets folder (holding `lfw/`): `$FACEGATE_DATA`, else `../shared/faces`.
+pub fn default_data_dir() -> std::path::PathBuf {
+    std::env::var_os("FACEGATE_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| "../shared/faces".into())
+}

@@ -63,10 +63,7 @@ fn time<T>(samples: &mut Vec<f64>, f: impl FnOnce() -> T) -> T {
 }
 
 pub fn data_dir(args: &BenchArgs) -> PathBuf {
-    args.data
-        .clone()
-        .or_else(|| std::env::var_os("FACEGATE_DATA").map(PathBuf::from))
-        .unwrap_or_else(|| "../shared/faces".into())
+    args.data.clone().unwrap_or_else(crate::default_data_dir)
 }
 
 /// Peak resident memory of this process, from the kernel.

@@ -127,19 +127,14 @@ fn find_faces(args: &DemoArgs) -> Result<PathBuf> {
         }
         bail!("--faces {}: not a folder", f.display());
     }
-    let mut tried = Vec::new();
-    if let Some(data) = std::env::var_os("FACEGATE_DATA") {
-        tried.push(PathBuf::from(data).join("lfw"));
+    let lfw = crate::default_data_dir().join("lfw");
+    if lfw.is_dir() {
+        return Ok(lfw);
     }
-    tried.push(PathBuf::from("../shared/faces/lfw"));
-    if let Some(found) = tried.iter().find(|p| p.is_dir()) {
-        return Ok(found.clone());
-    }
-    let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
     bail!(
         "no face photos found (looked in {}).\nPass --faces DIR, a folder with one sub-folder of photos per person \
          (e.g. LFW: DIR/Ada_Lovelace/Ada_Lovelace_0001.jpg), or set FACEGATE_DATA to the folder holding lfw/.",
-        list.join(", ")
+        lfw.display()
     )
 }
 
