@@ -34,7 +34,8 @@ impl RawSession {
         stream.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
         stream.set_nodelay(true).expect("nodelay");
         let hello = Request::Hello(HelloRequest { protocol_version: PROTOCOL_VERSION, host_id: bounded_str("test") });
-        let mut s = RawSession { stream, decoder: FrameDecoder::new(), next_id: 2, signer: None, info: placeholder() };
+        let mut s =
+            RawSession { stream, decoder: FrameDecoder::new(), next_id: 2, signer: None, info: DeviceInfo::default() };
         let Response::Hello(info) = s.exchange(&Frame::request(1, hello)) else { panic!("no Hello reply") };
         s.signer = key.map(|k| Signer::new(k, info.session_nonce));
         s.info = info;
@@ -94,20 +95,5 @@ impl RawSession {
                 None => return out,
             }
         }
-    }
-}
-
-fn placeholder() -> DeviceInfo {
-    DeviceInfo {
-        protocol_version: 0,
-        device_id: Default::default(),
-        model_id: Default::default(),
-        capabilities: Default::default(),
-        template_count: 0,
-        template_capacity: 0,
-        store_generation: 0,
-        session_nonce: [0; 32],
-        paired: false,
-        pairing_open: false,
     }
 }

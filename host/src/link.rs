@@ -158,18 +158,6 @@ impl Client {
         let io = open(addr)?;
         // Random first id: replies left on a serial line by an earlier session never match.
         let next_id = (rand::rngs::OsRng.next_u32() >> 1).max(1);
-        let placeholder = DeviceInfo {
-            protocol_version: 0,
-            device_id: Default::default(),
-            model_id: Default::default(),
-            capabilities: Default::default(),
-            template_count: 0,
-            template_capacity: 0,
-            store_generation: 0,
-            session_nonce: [0; 32],
-            paired: false,
-            pairing_open: false,
-        };
         let mut c = Client {
             io,
             decoder: FrameDecoder::new(),
@@ -178,7 +166,7 @@ impl Client {
             signer: None,
             events: VecDeque::new(),
             patience,
-            info: placeholder,
+            info: DeviceInfo::default(),
             addr: addr.clone(),
             stats: ClientStats::default(),
         };

@@ -66,7 +66,7 @@ pub struct HelloRequest {
 
 /// Device's reply to Hello. A new Hello starts a new session: fresh nonce,
 /// MAC counter reset, any open sync session aborted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
     /// The device's [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION).
     pub protocol_version: u16,
