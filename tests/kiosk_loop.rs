@@ -50,11 +50,21 @@ fn blank() -> RgbImage {
 }
 
 fn run(rig: &Rig, mode: Mode, frames: Vec<RgbImage>, period: Duration) -> KioskStats {
+    run_with_display(rig, mode, frames, period, None)
+}
+
+fn run_with_display(
+    rig: &Rig,
+    mode: Mode,
+    frames: Vec<RgbImage>,
+    period: Duration,
+    display: Option<facegate_device::display::PngDisplay>,
+) -> KioskStats {
     let mut options = kiosk::default_options();
     options.mode = mode;
     let n = frames.len() as u64;
     let source = SyntheticSource::new(n, period, move |i| frames[i as usize].clone());
-    Kiosk::new(&rig.engine, rig.core.clone(), options, None).expect("kiosk").run(Box::new(source)).expect("run")
+    Kiosk::new(&rig.engine, rig.core.clone(), options, display).expect("kiosk").run(Box::new(source)).expect("run")
 }
 
 fn photo(rig: &Rig, person: usize, index: usize) -> RgbImage {
@@ -131,4 +141,23 @@ fn verify_mode_grants_the_owner_only() {
     frames.extend(visit(photo(&rig, 0, 1))); // enrolled, but not the owner
     let stats = run(&rig, Mode::Verify { owner: 2 }, frames, Duration::from_millis(100));
     assert_eq!(decisions(&stats), vec![(Decision::Granted, Some(2)), (Decision::Denied, None)]);
+}
+
+#[test]
+fn the_screen_follows_pairing_and_sync_while_nobody_is_there() {
+    let Some(rig) = rig(Settings::default(), 1) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let display = facegate_device::display::PngDisplay::new(dir.path()).expect("display");
+    rig.core.open_pairing(Duration::from_secs(60));
+    rig.core.set_sync_progress(Some((5, 10)));
+    run_with_display(&rig, Mode::Identify, vec![blank(); 2], Duration::from_millis(100), Some(display));
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+    assert!(names.iter().any(|n| n.contains("syncing")), "{names:?}");
+    rig.core.set_sync_progress(None);
+    let display = facegate_device::display::PngDisplay::new(dir.path()).expect("display");
+    run_with_display(&rig, Mode::Identify, vec![blank(); 2], Duration::from_millis(100), Some(display));
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+    assert!(names.iter().any(|n| n.contains("pairing")), "{names:?}");
 }

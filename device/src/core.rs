@@ -136,6 +136,8 @@ pub struct Core {
     gallery: RwLock<Arc<Gallery>>,
     subscribers: Mutex<Vec<SyncSender<MatchEvent>>>,
     pairing_until: Mutex<Option<Instant>>,
+    /// (received, total) of a sync in progress, for the display.
+    sync_progress: Mutex<Option<(u32, u32)>>,
     /// Set on SIGTERM / shutdown: every thread winds down at its next check.
     pub stop: Arc<AtomicBool>,
 }
@@ -168,6 +170,7 @@ impl Core {
             gallery: RwLock::new(Arc::new(gallery)),
             subscribers: Mutex::new(Vec::new()),
             pairing_until: Mutex::new(None),
+            sync_progress: Mutex::new(None),
             stop: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -266,6 +269,15 @@ impl Core {
         *window = None;
         self.audit_locked(&mut inner, AuditKind::Paired, None, None, "host paired");
         Ok(true)
+    }
+
+    /// Records how far a sync has come (`None` when it ends either way).
+    pub fn set_sync_progress(&self, progress: Option<(u32, u32)>) {
+        *self.sync_progress.lock().unwrap_or_else(|p| p.into_inner()) = progress;
+    }
+
+    pub fn sync_progress(&self) -> Option<(u32, u32)> {
+        *self.sync_progress.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn pairing_key(&self) -> Option<Key> {

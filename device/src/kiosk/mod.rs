@@ -180,9 +180,19 @@ impl<'e> Kiosk<'e> {
             .map_err(|e| SourceError::Camera(format!("cannot start capture thread: {e}")))?;
         self.show(Screen::Idle { title: self.options.title.clone(), enrolled: self.core.gallery().len() as u32 });
         for item in rx.iter() {
-            let frame = item?;
+            let frame = match item {
+                Ok(f) => f,
+                Err(e) => {
+                    self.show(Screen::Error { message: e.to_string() });
+                    return Err(e.into());
+                }
+            };
             let t = Instant::now();
-            self.frame(&frame)?;
+            if let Err(e) = self.frame(&frame) {
+                // The door says it is out of order rather than freezing on its last screen.
+                self.show(Screen::Error { message: e.to_string() });
+                return Err(e);
+            }
             self.stats.busy += t.elapsed();
             self.stats.frames += 1;
         }
@@ -222,11 +232,16 @@ impl<'e> Kiosk<'e> {
         let Some(subject) = subject else {
             if self.tracker.current().is_none() {
                 self.track = None;
-                let idle = match (self.lockout.remaining(frame.at), self.core.pairing_seconds_left()) {
-                    (Some(left), _) => Screen::LockedOut { remaining_secs: left.as_secs() as u32 + 1 },
-                    // In 10 s steps: one new screen per step, not one per frame.
-                    (None, Some(secs)) => Screen::Pairing { seconds_left: secs / 10 * 10 },
-                    (None, None) => {
+                let lockout = self.lockout.remaining(frame.at);
+                let idle = match (lockout, self.core.sync_progress(), self.core.pairing_seconds_left()) {
+                    (Some(left), _, _) => Screen::LockedOut { remaining_secs: left.as_secs() as u32 + 1 },
+                    // In 10% steps: one new screen per step, not one per frame.
+                    (None, Some((received, total)), _) => {
+                        Screen::Syncing { received: received * 10 / total.max(1) * total.max(1) / 10, total }
+                    }
+                    // In 10 s steps, likewise.
+                    (None, None, Some(secs)) => Screen::Pairing { seconds_left: secs / 10 * 10 },
+                    (None, None, None) => {
                         Screen::Idle { title: self.options.title.clone(), enrolled: self.core.gallery().len() as u32 }
                     }
                 };

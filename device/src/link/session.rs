@@ -45,6 +45,15 @@ pub struct Session {
     pub stats: SessionStats,
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A host that leaves mid-sync takes its staged set with it.
+        if self.sync.is_some() {
+            self.core.set_sync_progress(None);
+        }
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("stats", &self.stats).finish_non_exhaustive()
@@ -133,7 +142,9 @@ impl Session {
         let mut nonce = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         self.nonce = Some(nonce);
-        self.sync = None;
+        if self.sync.take().is_some() {
+            self.core.set_sync_progress(None);
+        }
         self.events = None;
         let key = self.core.pairing_key();
         self.verifier = key.map(|k| Verifier::new(k, nonce));
@@ -212,6 +223,7 @@ impl Session {
                 if *total_templates as usize > inner.store.capacity() {
                     return err(id, ErrorCode::StoreFull, "more templates than the store holds");
                 }
+                self.core.set_sync_progress(Some((0, *total_templates)));
                 self.sync = Some(SyncState {
                     total: *total_templates,
                     next_seq: 0,
@@ -227,6 +239,7 @@ impl Session {
                 if self.sync.take().is_none() {
                     return err(id, ErrorCode::NoSyncSession, "no sync in progress");
                 }
+                core.set_sync_progress(None);
                 core.audit(AuditKind::SyncAborted, None, None, "aborted by host");
                 let generation = core.lock().store.generation();
                 Frame::response(id, Response::SyncAborted { generation })
@@ -279,11 +292,13 @@ impl Session {
         sync.next_seq += 1;
         sync.last_chunk = Some(encoded);
         let received = u32::try_from(sync.staged.len()).unwrap_or(u32::MAX);
+        self.core.set_sync_progress(Some((received, sync.total)));
         Frame::response(id, Response::SyncChunkAccepted { seq, received })
     }
 
     fn sync_commit(&mut self, id: u32, count: u32, digest: &[u8; 32]) -> Frame {
         let Some(sync) = self.sync.take() else { return err(id, ErrorCode::NoSyncSession, "no sync in progress") };
+        self.core.set_sync_progress(None);
         let received = u32::try_from(sync.staged.len()).unwrap_or(u32::MAX);
         if received != count || count != sync.total || sync.digest.finalize() != *digest {
             self.core.audit(AuditKind::SyncAborted, None, None, "commit did not match what was received");
