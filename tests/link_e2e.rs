@@ -163,3 +163,34 @@ fn templates_of_another_model_are_refused() {
     c.request(Request::SyncAbort).expect("abort");
     c.request(Request::UpsertTemplate(own)).expect("own-model template accepted");
 }
+
+#[test]
+fn a_commit_after_another_host_changed_the_store_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
+    let device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
+    let addr_s = device.addr.clone().expect("address");
+    let addr: Addr = addr_s.parse().expect("address");
+    run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
+    let model = Client::connect(&addr, Patience::default()).expect("connect").info.model_id.to_string();
+    add_people(&registry, &model, 0, 3);
+    let reg = Registry::open(&registry).expect("registry");
+    let key = reg.device(&addr_s).expect("registry").expect("paired").key;
+    let set = reg.wire_templates(&model).expect("templates");
+
+    // Host A starts a sync of two templates...
+    let mut a = RawSession::connect(&addr_s, Some(key));
+    let generation = a.info.store_generation;
+    a.call(Request::SyncBegin { expected_generation: generation, total_templates: 2 });
+    let chunk = facegate_proto::heapless::Vec::from_slice(&set[..2]).expect("chunk");
+    a.call(Request::SyncChunk { seq: 0, templates: chunk });
+    // ...host B adds one meanwhile...
+    let mut b = RawSession::connect(&addr_s, Some(key));
+    assert!(error_code(&b.call(Request::UpsertTemplate(set[2].clone()))).is_none());
+    // ...so A's commit would silently drop B's template: refused.
+    let mut digest = facegate_proto::SyncDigest::new();
+    set[..2].iter().for_each(|t| digest.update(t));
+    let reply = a.call(Request::SyncCommit { template_count: 2, digest: digest.finalize() });
+    assert_eq!(error_code(&reply), Some(ErrorCode::GenerationMismatch));
+    assert_eq!(RawSession::connect(&addr_s, Some(key)).ids().len(), 1, "B's template is still there");
+}

@@ -20,6 +20,8 @@ use std::sync::Arc;
 /// atomic write, on a matching commit.
 #[derive(Debug)]
 struct SyncState {
+    /// The store generation the host based this set on.
+    base_generation: u64,
     total: u32,
     next_seq: u32,
     staged: Vec<Template>,
@@ -225,6 +227,7 @@ impl Session {
                 }
                 self.core.set_sync_progress(Some((0, *total_templates)));
                 self.sync = Some(SyncState {
+                    base_generation: *expected_generation,
                     total: *total_templates,
                     next_seq: 0,
                     staged: Vec::with_capacity(*total_templates as usize),
@@ -305,6 +308,12 @@ impl Session {
             return err(id, ErrorCode::SyncMismatch, "count or digest differs; sync discarded");
         }
         let mut inner = self.core.lock();
+        // Another session changed the store meanwhile: the host's set is based on stale data.
+        if inner.store.generation() != sync.base_generation {
+            drop(inner);
+            self.core.audit(AuditKind::SyncAborted, None, None, "store changed during the sync");
+            return err(id, ErrorCode::GenerationMismatch, "the store changed during the sync; sync again");
+        }
         match inner.store.replace_all(sync.staged) {
             Ok(generation) => {
                 let detail = format!("{count} templates, generation {generation}");
