@@ -161,3 +161,43 @@ fn the_screen_follows_pairing_and_sync_while_nobody_is_there() {
         std::fs::read_dir(dir.path()).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
     assert!(names.iter().any(|n| n.contains("pairing")), "{names:?}");
 }
+
+#[test]
+fn the_appearance_signature_separates_people_but_not_frames_of_one_face() {
+    use facegate_device::kiosk::track::{Signature, SAME_FACE_MIN_CORRELATION};
+    let Some(rig) = rig(Settings::default(), 0) else { return };
+    let mut same = Vec::new();
+    let mut sigs = Vec::new();
+    for (_, photos) in rig.people.iter().step_by(4).take(60) {
+        let img = image::open(&photos[0]).expect("photo").to_rgb8();
+        let Ok(face) = rig.engine.process(&img, FacePolicy::Subject, &QualityGate::NONE) else {
+            continue;
+        };
+        let base = Signature::of(&face.observation.aligned);
+        // The same face a frame later: moved a few pixels, exposure changed.
+        for f in facegate_host::commands::demo::visit_frames(&img).iter().skip(1) {
+            if let Ok(o) = rig.engine.process(f, FacePolicy::Subject, &QualityGate::NONE) {
+                same.push(base.correlation(&Signature::of(&o.observation.aligned)));
+            }
+        }
+        sigs.push(base);
+    }
+    let mut different = Vec::new();
+    for i in 0..sigs.len() {
+        for j in i + 1..sigs.len() {
+            different.push(sigs[i].correlation(&sigs[j]));
+        }
+    }
+    let min_same = same.iter().copied().fold(f32::MAX, f32::min);
+    let confusable = different.iter().filter(|&&c| c >= SAME_FACE_MIN_CORRELATION).count();
+    eprintln!(
+        "signature correlation: same face moved/brighter min {min_same:.3} over {} frames; different people \
+         {confusable} of {} pairs at or above {SAME_FACE_MIN_CORRELATION}",
+        same.len(),
+        different.len()
+    );
+    assert!(min_same >= SAME_FACE_MIN_CORRELATION, "a moved face would start a new visit");
+    // Two people alike enough to pass for one are left to the box test and the empty frames
+    // between visitors; they must be rare.
+    assert!(confusable * 50 <= different.len(), "{confusable} of {}", different.len());
+}

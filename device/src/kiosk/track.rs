@@ -9,8 +9,8 @@ use crate::engine::FaceBox;
 use image::RgbImage;
 
 const SIG_SIDE: usize = 16;
-/// Correlation of consecutive video frames of one face is above 0.97; aligned crops of
-/// different people fall well below this (see the tests in `tests/` on LFW).
+/// Measured on LFW (`tests/kiosk_loop.rs`): a face moved by a few pixels or 12% brighter keeps
+/// at least 0.976; none of 780 pairs of different people reaches 0.9.
 pub const SAME_FACE_MIN_CORRELATION: f32 = 0.9;
 /// A box this far from the last one is somebody else, whatever the signature says.
 const MIN_IOU: f32 = 0.3;
