@@ -42,6 +42,10 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
     if width == 0 || height == 0 {
         return Err(EngineError::UnreadableImage("image has no pixels".into()));
     }
+    // The decoded buffer itself must fit the cap (an 8192x8192 RGBA or 16-bit image does not).
+    if decoder.total_bytes() > MAX_ALLOC {
+        return Err(EngineError::ImageTooLarge { width, height, limit: MAX_SIDE });
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -75,7 +79,13 @@ fn jpeg_reaches_end(bytes: &[u8]) -> bool {
         match marker {
             0xD9 => return true,
             0x01 | 0xD0..=0xD8 => {}
-            0xDA => return bytes[i.min(bytes.len())..].windows(2).any(|w| w == [0xFF, 0xD9]),
+            0xDA => {
+                // The first scan must carry data: a header followed at once by EOI would
+                // decode as a blank grey image.
+                let Some(len) = bytes.get(i..i + 2) else { return false };
+                let data = (i + usize::from(u16::from_be_bytes([len[0], len[1]]))).min(bytes.len());
+                return bytes[data..].windows(2).position(|w| w == [0xFF, 0xD9]).is_some_and(|p| p > 0);
+            }
             _ => {
                 let Some(len) = bytes.get(i..i + 2) else { return false };
                 i += usize::from(u16::from_be_bytes([len[0], len[1]]));
@@ -190,6 +200,12 @@ mod tests {
             let err = decode_image(&jpeg[..cut]).expect_err("truncated");
             assert!(err.to_string().contains("truncated JPEG"), "{err}");
         }
+        // Headers and an empty first scan, then the end marker: nothing to show.
+        let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).expect("SOS marker");
+        let sos_len = usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
+        let mut empty = jpeg[..sos + 2 + sos_len].to_vec();
+        empty.extend_from_slice(&[0xFF, 0xD9]);
+        assert!(decode_image(&empty).is_err(), "a JPEG without scan data must not decode as grey");
     }
 
     #[test]
@@ -203,6 +219,14 @@ mod tests {
         ]);
         assert_eq!(jpeg.len(), 106);
         assert!(matches!(decode_image(&jpeg), Err(EngineError::UnreadableImage(_))));
+    }
+
+    #[test]
+    fn a_decoded_buffer_beyond_the_cap_is_refused() {
+        // 8192x8192 16-bit RGB would take 402 MB before conversion: refused from the header.
+        let mut ppm = b"P6\n8192 8192\n65535\n".to_vec();
+        ppm.extend_from_slice(&[0u8; 64]);
+        assert!(matches!(decode_image(&ppm), Err(EngineError::ImageTooLarge { .. })));
     }
 
     #[test]
