@@ -31,19 +31,35 @@ fn start_device(store: &Path, listen: &str, log: &Path) -> DeviceProcess {
     DeviceProcess::start(&["--store", store.to_str().expect("utf-8"), "--listen", listen, "--allow-pairing", "60"], log)
 }
 
+/// A fresh device (pairing window open) paired with a fresh registry.
+struct Paired {
+    tmp: tempfile::TempDir,
+    store: std::path::PathBuf,
+    registry: std::path::PathBuf,
+    device: DeviceProcess,
+    addr_s: String,
+    addr: Addr,
+    model: String,
+}
+
+fn paired_device() -> Paired {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
+    let device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
+    let addr_s = device.addr.clone().expect("address");
+    let addr: Addr = addr_s.parse().expect("address");
+    run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
+    let model = Client::connect(&addr, Patience::default()).expect("connect").info.model_id.to_string();
+    Paired { tmp, store, registry, device, addr_s, addr, model }
+}
+
 fn template_ids(client: &mut Client) -> Vec<u32> {
     facegate_host::commands::sync::device_templates(client).expect("list templates").into_keys().collect()
 }
 
 #[test]
 fn sync_interrupted_by_a_killed_device_keeps_the_old_set_and_a_rerun_completes() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
-    let mut device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
-    let addr_s = device.addr.clone().expect("address");
-    let addr: Addr = addr_s.parse().expect("address");
-    run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
-    let model = Client::connect(&addr, Patience::default()).expect("connect").info.model_id.to_string();
+    let Paired { tmp, store, registry, mut device, addr_s, addr, model } = paired_device();
 
     add_people(&registry, &model, 0, 40);
     run_ok(facegate(&registry).args(["sync"]));
@@ -81,13 +97,7 @@ fn sync_interrupted_by_a_killed_device_keeps_the_old_set_and_a_rerun_completes()
 
 #[test]
 fn a_host_without_the_key_changes_nothing() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
-    let device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
-    let addr_s = device.addr.clone().expect("address");
-    let addr: Addr = addr_s.parse().expect("address");
-    run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
-    let model = Client::connect(&addr, Patience::default()).expect("connect").info.model_id.to_string();
+    let Paired { tmp, store: _, registry, device: _device, addr_s, addr, model } = paired_device();
     add_people(&registry, &model, 0, 3);
     run_ok(facegate(&registry).args(["sync"]));
     let reg = Registry::open(&registry).expect("registry");
@@ -134,12 +144,7 @@ fn a_host_without_the_key_changes_nothing() {
 
 #[test]
 fn templates_of_another_model_are_refused() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
-    let device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
-    let addr_s = device.addr.clone().expect("address");
-    let addr: Addr = addr_s.parse().expect("address");
-    run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
+    let Paired { tmp: _tmp, store: _, registry, device: _device, addr_s: _, addr, model: _ } = paired_device();
     add_people(&registry, "some-other-model/fp32", 0, 2);
 
     let out = facegate(&registry).args(["sync"]).output().expect("run");
@@ -166,13 +171,7 @@ fn templates_of_another_model_are_refused() {
 
 #[test]
 fn a_commit_after_another_host_changed_the_store_is_refused() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
-    let device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
-    let addr_s = device.addr.clone().expect("address");
-    let addr: Addr = addr_s.parse().expect("address");
-    run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
-    let model = Client::connect(&addr, Patience::default()).expect("connect").info.model_id.to_string();
+    let Paired { tmp: _tmp, store: _, registry, device: _device, addr_s, addr: _, model } = paired_device();
     add_people(&registry, &model, 0, 3);
     let reg = Registry::open(&registry).expect("registry");
     let key = reg.device(&addr_s).expect("registry").expect("paired").key;
