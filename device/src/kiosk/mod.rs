@@ -10,7 +10,7 @@ pub mod decide;
 pub mod summary;
 pub mod track;
 
-use crate::core::{Core, Settings};
+use crate::core::Core;
 use crate::display::{NormRect, PngDisplay, Screen};
 use crate::engine::liveness::LivenessNet;
 use crate::engine::{detect, Engine, QualityGate, QualityIssue};
@@ -446,12 +446,5 @@ pub fn default_options() -> KioskOptions {
         action: None,
         max_missed: 2,
         title: "Facegate".into(),
-    }
-}
-
-impl Settings {
-    /// Consensus size, for display and logs.
-    pub fn consensus(&self) -> (u8, u8) {
-        (self.consensus_required, self.consensus_window)
     }
 }

@@ -1,7 +1,7 @@
 //! `facegate bench --kiosk`: the device loop's throughput and decision latency on LFW visits,
 //! against the naive loop (full pipeline on every frame) measured in the same run.
 
-use super::demo::{empty_frame, visit_frames};
+use super::demo::{empty_frame, people, visit_frames};
 use anyhow::{bail, Context, Result};
 use facegate_device::audit_log::AuditLog;
 use facegate_device::core::{Core, Identity, Settings};
@@ -20,23 +20,8 @@ use std::time::{Duration, Instant};
 const ENROLLED: usize = 20;
 const STRANGERS: usize = 10;
 
-/// People with at least 2 photos, by name.
-fn lfw_people(lfw: &Path) -> Result<Vec<Vec<std::path::PathBuf>>> {
-    let mut people = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(lfw).with_context(|| lfw.display().to_string())?.flatten().collect();
-    dirs.sort_by_key(|e| e.file_name());
-    for d in dirs.iter().filter(|d| d.path().is_dir()) {
-        let mut photos: Vec<_> = std::fs::read_dir(d.path())?.flatten().map(|f| f.path()).collect();
-        if photos.len() >= 2 {
-            photos.sort();
-            people.push(photos);
-        }
-    }
-    Ok(people)
-}
-
 pub fn run(engine: &Engine, lfw: &Path) -> Result<Value> {
-    let people = lfw_people(lfw)?;
+    let people: Vec<Vec<std::path::PathBuf>> = people(lfw, 2)?.into_iter().map(|(_, photos)| photos).collect();
     if people.len() < ENROLLED + STRANGERS {
         bail!("{} has too few people with two photos", lfw.display());
     }

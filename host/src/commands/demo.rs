@@ -139,7 +139,7 @@ fn find_faces(args: &DemoArgs) -> Result<PathBuf> {
 }
 
 /// People with at least `min` photos, by name.
-fn people(root: &Path, min: usize) -> Result<Vec<(String, Vec<PathBuf>)>> {
+pub(crate) fn people(root: &Path, min: usize) -> Result<Vec<(String, Vec<PathBuf>)>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))?.flatten() {
         if !e.path().is_dir() {

@@ -6,7 +6,7 @@
 use super::connect_paired_with;
 use crate::batch::progress;
 use crate::link::{Addr, Client, LinkError, Patience};
-use crate::registry::{Registry, SyncRecord};
+use crate::registry::{Registry, SyncRecord, OUTCOME_COMMITTED};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use facegate_proto::{ErrorCode, Request, Response, SyncDigest, Template, TemplateSummary, MAX_SYNC_CHUNK};
@@ -93,7 +93,7 @@ pub fn sync_device_with(
             addr: addr.to_string(),
             started_ms: started,
             finished_ms: Some(now_ms()),
-            outcome: if o.up_to_date { "up-to-date".into() } else { "committed".into() },
+            outcome: if o.up_to_date { "up-to-date".into() } else { OUTCOME_COMMITTED.into() },
             added: o.added,
             removed: o.removed,
             changed: o.changed,
