@@ -85,7 +85,8 @@ pub fn warp(img: &RgbImage, to_crop: &Similarity, side: u32) -> Option<RgbImage>
     for (u, v, px) in out.enumerate_pixels_mut() {
         let [x, y] = inv.apply([u as f32, v as f32]);
         let s = sample_rgb(img, x, y, Border::Zero);
-        px.0 = s.map(|c| (c + 0.5).floor().clamp(0.0, 255.0) as u8);
+        // Round half up; `as` saturates to 0..=255 (NaN -> 0), as floor + clamp would.
+        px.0 = s.map(|c| (c + 0.5) as u8);
     }
     Some(out)
 }

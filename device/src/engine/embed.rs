@@ -5,7 +5,8 @@ use super::model::Net;
 use image::RgbImage;
 
 pub const EMBEDDING_DIM: usize = 512;
-const SIDE: usize = 112;
+/// Side of the aligned crop the network takes.
+pub const SIDE: usize = 112;
 
 /// A unit-length face embedding.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,7 @@ pub mod detect;
 pub mod embed;
 pub mod error;
 pub mod image_io;
+pub mod kernels;
 pub mod landmarks;
 pub mod liveness;
 pub mod matcher;
@@ -29,6 +30,7 @@ pub use quality::{QualityGate, QualityIssue, QualityMetrics};
 
 use align::Similarity;
 use image::RgbImage;
+use kernels::Kernels;
 use landmarks::{FivePoints, Point};
 use model::{Manifest, Net};
 use std::path::PathBuf;
@@ -44,6 +46,8 @@ pub struct EngineConfig {
     /// embedding for 99.38% vs 99.43% accuracy (TAR@FAR=1e-3 98.83% vs 98.63%).
     pub flip: bool,
     pub detect: DetectConfig,
+    /// Our depthwise/PReLU operators (default) or tract's alone (for comparison).
+    pub kernels: Kernels,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +57,7 @@ impl Default for EngineConfig {
             embed_variant: None,
             flip: false,
             detect: DetectConfig::default(),
+            kernels: Kernels::default(),
         }
     }
 }
@@ -97,19 +102,21 @@ pub struct Engine {
     pub manifest: Manifest,
     /// Score calibration for this embedding space, if shipped.
     pub calibration: Option<Calibration>,
+    kernels: Kernels,
 }
 
 impl Engine {
     pub fn load(config: &EngineConfig) -> Result<Engine> {
         let manifest = Manifest::load(&config.models_dir)?;
         let detect_entry = manifest.find("detect", None)?;
-        let detect_net = Net::from_manifest(&manifest, detect_entry, &[1, 3, detect::INPUT_H, detect::INPUT_W])?;
+        let detect_net =
+            Net::from_manifest(&manifest, detect_entry, &[1, 3, detect::INPUT_H, detect::INPUT_W], config.kernels)?;
         let landmark_entry = manifest.find("landmark", None)?;
         let side = landmarks::INPUT_SIDE;
-        let landmark_net = Net::from_manifest(&manifest, landmark_entry, &[1, 1, side, side])?;
+        let landmark_net = Net::from_manifest(&manifest, landmark_entry, &[1, 1, side, side], config.kernels)?;
         let variant = config.embed_variant.as_deref().or(manifest.shipped_embed.as_deref());
         let embed_entry = manifest.find("embed", variant)?;
-        let embed_net = Net::from_manifest(&manifest, embed_entry, &[1, 3, 112, 112])?;
+        let embed_net = Net::from_manifest(&manifest, embed_entry, &[1, 3, 112, 112], config.kernels)?;
         let embedding_id = embed_entry.embedding_id.clone().unwrap_or_else(|| embed_entry.name.clone());
         let embed_variant = embed_entry.variant.clone();
         // Scores differ slightly between variants, so each has its own calibration.
@@ -131,6 +138,7 @@ impl Engine {
             embed_variant,
             manifest,
             calibration,
+            kernels: config.kernels,
         })
     }
 
@@ -186,7 +194,7 @@ impl Engine {
     pub fn load_liveness(&self) -> Result<liveness::LivenessNet> {
         let entry = self.manifest.find("liveness", None)?;
         let side = liveness::INPUT_SIDE;
-        Ok(liveness::LivenessNet::new(Net::from_manifest(&self.manifest, entry, &[1, 3, side, side])?))
+        Ok(liveness::LivenessNet::new(Net::from_manifest(&self.manifest, entry, &[1, 3, side, side], self.kernels)?))
     }
 
     /// Decodes a file and runs [`Engine::process`].

@@ -5,6 +5,7 @@
 //! plausible-looking but wrong embeddings.
 
 use super::error::{EngineError, Result};
+use super::kernels::{self, Kernels, Rewrites};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -74,6 +75,18 @@ pub fn default_models_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"))
 }
 
+/// The input shape the engine feeds a network of `role` (NCHW), `None` for unknown roles.
+pub fn input_shape(role: &str) -> Option<Vec<usize>> {
+    use super::{detect, embed, landmarks, liveness};
+    match role {
+        "detect" => Some(vec![1, 3, detect::INPUT_H, detect::INPUT_W]),
+        "landmark" => Some(vec![1, 1, landmarks::INPUT_SIDE, landmarks::INPUT_SIDE]),
+        "embed" => Some(vec![1, 3, embed::SIDE, embed::SIDE]),
+        "liveness" => Some(vec![1, 3, liveness::INPUT_SIDE, liveness::INPUT_SIDE]),
+        _ => None,
+    }
+}
+
 type Plan = Arc<TypedRunnableModel>;
 
 /// Time spent in one node of a network ([`Net::profile`]).
@@ -91,6 +104,8 @@ pub struct Net {
     plan: Plan,
     input_shape: Vec<usize>,
     output_names: Vec<String>,
+    /// What [`kernels::rewrite`] changed (all zero with [`Kernels::Tract`]).
+    pub rewrites: Rewrites,
 }
 
 impl std::fmt::Debug for Net {
@@ -101,7 +116,12 @@ impl std::fmt::Debug for Net {
 
 impl Net {
     /// Loads `entry` from the manifest, verifying its sha256 first.
-    pub fn from_manifest(manifest: &Manifest, entry: &ModelEntry, input_shape: &[usize]) -> Result<Net> {
+    pub fn from_manifest(
+        manifest: &Manifest,
+        entry: &ModelEntry,
+        input_shape: &[usize],
+        kernels: Kernels,
+    ) -> Result<Net> {
         let path = manifest.path_of(entry);
         let bytes = std::fs::read(&path).map_err(|e| EngineError::Model {
             name: entry.name.clone(),
@@ -118,11 +138,11 @@ impl Net {
                 ),
             });
         }
-        Net::from_bytes(&entry.name, &bytes, input_shape)
+        Net::from_bytes(&entry.name, &bytes, input_shape, kernels)
     }
 
     /// Parses and optimises an ONNX network for a fixed input shape (no hash check).
-    pub fn from_bytes(name: &str, bytes: &[u8], input_shape: &[usize]) -> Result<Net> {
+    pub fn from_bytes(name: &str, bytes: &[u8], input_shape: &[usize], kernels: Kernels) -> Result<Net> {
         let err = |e: TractError| EngineError::Model { name: name.to_owned(), reason: format!("{e:#}") };
         let model = tract_onnx::onnx()
             .model_for_read(&mut std::io::Cursor::new(bytes))
@@ -135,8 +155,13 @@ impl Net {
             .iter()
             .map(|o| model.outlet_label(*o).map(str::to_owned).unwrap_or_else(|| model.node(o.node).name.clone()))
             .collect();
-        let plan = model.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
-        Ok(Net { name: name.to_owned(), plan, input_shape: input_shape.to_vec(), output_names })
+        let mut typed = model.into_typed().map_err(err)?.into_decluttered().map_err(err)?;
+        let mut rewrites = Rewrites::default();
+        if kernels == Kernels::Own {
+            (typed, rewrites) = kernels::rewrite(typed).map_err(err)?;
+        }
+        let plan = typed.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
+        Ok(Net { name: name.to_owned(), plan, input_shape: input_shape.to_vec(), output_names, rewrites })
     }
 
     pub fn input_shape(&self) -> &[usize] {

@@ -145,7 +145,7 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
     let mut variants = Map::new();
     let mut variants_p95 = Map::new();
     for entry in engine.manifest.variants("embed") {
-        let net = Net::from_manifest(&engine.manifest, entry, &[1, 3, 112, 112])?;
+        let net = Net::from_manifest(&engine.manifest, entry, &[1, 3, 112, 112], config.kernels)?;
         let embedder = Embedder::new(net, false);
         for c in crops.iter().take(3) {
             embedder.embed(c)?;

@@ -2,30 +2,21 @@
 //! runs it after optimisation (one core).
 
 use anyhow::{Context, Result};
-use facegate_device::engine::model::{Manifest, Net, NodeTime};
+use facegate_device::engine::kernels::Kernels;
+use facegate_device::engine::model::{self, Manifest, Net, NodeTime};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 const RUNS: usize = 50;
 
-fn input_shape(role: &str) -> Option<[usize; 4]> {
-    match role {
-        "detect" => Some([1, 3, 240, 320]),
-        "landmark" => Some([1, 1, 64, 64]),
-        "embed" => Some([1, 3, 112, 112]),
-        "liveness" => Some([1, 3, 128, 128]),
-        _ => None,
-    }
-}
-
 /// Profiles every network in the manifest.
 pub fn run(models_dir: &Path) -> Result<Value> {
     let manifest = Manifest::load(models_dir)?;
     let mut out = Map::new();
     for entry in &manifest.models {
-        let Some(shape) = input_shape(&entry.role) else { continue };
-        let net = Net::from_manifest(&manifest, entry, &shape)?;
+        let Some(shape) = model::input_shape(&entry.role) else { continue };
+        let net = Net::from_manifest(&manifest, entry, &shape, Kernels::Own)?;
         let n: usize = shape.iter().product();
         // A fixed pseudo-random input: timings do not depend on the values.
         let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0).collect();
@@ -38,7 +29,7 @@ pub fn run(models_dir: &Path) -> Result<Value> {
 /// Profiles one ONNX file (no manifest, no hash check).
 pub fn run_file(path: &Path, shape: &[usize]) -> Result<Value> {
     let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-    let net = Net::from_bytes(&path.display().to_string(), &bytes, shape)?;
+    let net = Net::from_bytes(&path.display().to_string(), &bytes, shape, Kernels::Own)?;
     let n: usize = shape.iter().product();
     let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0).collect();
     let mut out = Map::new();

@@ -1,0 +1,65 @@
+//! Our own tract operators for the two layer kinds tract 0.23 runs slowly on these networks,
+//! found with the per-node profile (`facegate bench --profile`):
+//! - depthwise convolutions: tract's are scalar code (about 1 GMAC/s here; one stride-2 layer
+//!   of the embedding took 1 ms for 0.9 M multiply-adds);
+//! - PReLU, which the ONNX graph spells as four elementwise operations;
+//! - softmax over the detector's rows of two classes.
+//!
+//! [`rewrite`] swaps them into a decluttered graph before tract's own optimisation, and folds
+//! the ReLU/PReLU that follows a depthwise convolution into it. Everything else (the 1x1
+//! convolutions as matrix products, the first dense convolution, pooling) stays tract's.
+
+mod depthwise;
+mod prelu;
+mod rewrite;
+mod softmax;
+
+pub use depthwise::{run as run_depthwise, DepthwiseConv, Geometry, Layer};
+pub use prelu::ChannelPRelu;
+pub use rewrite::{rewrite, Rewrites};
+
+use std::sync::Arc;
+
+/// Which implementation runs the layers above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernels {
+    /// Tract's operators only (kept for comparison in `facegate bench` and the tests).
+    Tract,
+    /// Ours where they apply.
+    #[default]
+    Own,
+}
+
+/// The activation folded into a depthwise convolution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// One slope per channel.
+    PRelu(Arc<Vec<f32>>),
+}
+
+impl Activation {
+    /// Applies the activation to one plane (or row) of channel `channel`. Inlined so that it
+    /// is compiled with the caller's vector instructions.
+    #[inline(always)]
+    pub fn apply(&self, plane: &mut [f32], channel: usize) {
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => {
+                for v in plane {
+                    *v = v.max(0.0);
+                }
+            }
+            Activation::PRelu(slopes) => prelu(plane, slopes[channel]),
+        }
+    }
+}
+
+/// `x < 0 ? a x : x`, written as a select so it vectorises.
+#[inline(always)]
+fn prelu(plane: &mut [f32], slope: f32) {
+    for v in plane {
+        *v *= if *v < 0.0 { slope } else { 1.0 };
+    }
+}
