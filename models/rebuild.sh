@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Rebuild the shipped models in models/ from the npm package faceplugin-face-recognition-js@0.0.1.
-# Usage: models/rebuild.sh [--calib-dir DIR] [--lfw DIR]
-#   --calib-dir DIR  aligned 112x112 PNG crops produced by the Rust engine (QDQ calibration set).
-#                    Also read from $FACEGATE_CALIB_DIR. Without it, crops are made by the Python
-#                    reference aligner from LFW identities that are not in pairs.txt.
+# Usage: models/rebuild.sh [--calib-dir DIR | --python-crops] [--lfw DIR]
+#   The int8 QDQ variant is calibrated on 300 aligned 112x112 crops of LFW identities that are
+#   not in pairs.txt, made by the Rust engine (`facegate eval crops`, built with cargo) so that
+#   calibration sees exactly what the engine feeds the network.
+#   --calib-dir DIR  use these crops instead (PNG; also $FACEGATE_CALIB_DIR).
+#   --python-crops   make the crops with the Python reference aligner (no Rust toolchain needed).
 #   --lfw DIR        LFW deep-funneled root (default /work/shared/faces/lfw, or $FACEGATE_LFW).
 # Everything temporary (venv, package, crops) lives in models/.work/ (git-ignored).
 set -euo pipefail
@@ -12,12 +14,14 @@ WORK="$HERE/.work"
 PKG=faceplugin-face-recognition-js
 VER=0.0.1
 CALIB="${FACEGATE_CALIB_DIR:-}"
+PY_CROPS=0
 LFW="${FACEGATE_LFW:-/work/shared/faces/lfw}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --calib-dir) CALIB="$2"; shift 2 ;;
+    --python-crops) PY_CROPS=1; shift ;;
     --lfw) LFW="$2"; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -38,6 +42,16 @@ if [ ! -f "$TGZ" ]; then
 fi
 rm -rf "$WORK/pkg" && mkdir -p "$WORK/pkg"
 tar -xzf "$TGZ" -C "$WORK/pkg" package/model package/LICENSE package/package.json
+
+if [ -z "$CALIB" ] && [ "$PY_CROPS" = 0 ]; then
+  # The Rust engine's crops. It aligns with detect.onnx and landmark.onnx, which this script
+  # reproduces byte for byte, so the models in the checkout can make them before the rebuild.
+  "$VENV/bin/python" "$HERE/tools/build.py" --lfw "$LFW" --print-calib-list > "$WORK/calib-list.txt"
+  CALIB="$WORK/calib-rust"
+  rm -rf "$CALIB"
+  (cd "$HERE/.." && cargo run --quiet -p facegate-host --bin facegate -- \
+    --models "$HERE" eval crops --root "$LFW" --list "$WORK/calib-list.txt" --out "$CALIB")
+fi
 
 ARGS=(--package-dir "$WORK/pkg/package" --work "$WORK" --lfw "$LFW")
 [ -n "$CALIB" ] && ARGS+=(--calib-dir "$CALIB")

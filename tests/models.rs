@@ -47,8 +47,58 @@ fn own_kernels_match_tract_on_every_network() {
             let scale = x.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
             let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
             println!("  output of {} values: max |diff| {worst:.2e} (max |value| {scale:.2e})", x.len());
-            assert!(worst <= 1e-4 * scale, "{}: outputs differ by {worst} (scale {scale})", entry.name);
+            if r.int8 > 0 {
+                // int8 arithmetic is an approximation of the float network, not a re-ordering.
+                let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+                let norm = |v: &[f32]| v.iter().map(|p| p * p).sum::<f32>().sqrt();
+                let cos = dot / (norm(x) * norm(y));
+                println!("  int8: cosine with the float output {cos:.5}");
+                assert!(cos >= 0.99, "{}: int8 output cosine {cos}", entry.name);
+            } else {
+                assert!(worst <= 1e-4 * scale, "{}: outputs differ by {worst} (scale {scale})", entry.name);
+            }
         }
     }
     assert!(rewritten > 50, "{rewritten}");
+}
+
+/// Every embedding variant against fp32 on 500 real aligned LFW faces (the first photo of the
+/// first 500 people in name order): the int8 variants must stay close to fp32 (the models
+/// issue's bar: mean cosine >= 0.995 for the shipped one). Prints the figures.
+#[test]
+fn int8_variants_stay_close_to_fp32_on_real_faces() {
+    use facegate_device::engine::embed::Embedder;
+    use facegate_device::engine::kernels::Kernels;
+    use facegate_device::engine::model::{input_shape, Net};
+    use facegate_device::engine::{Engine, EngineConfig, FacePolicy, QualityGate};
+    let Some(data) = facegate_e2e::data_dir("int8_variants_stay_close_to_fp32_on_real_faces") else { return };
+    let mut people = facegate_e2e::lfw_people(&data.join("lfw"), 1);
+    people.sort();
+    let engine = Engine::load(&EngineConfig::default()).expect("engine");
+    let crops: Vec<_> = people
+        .iter()
+        .take(500)
+        .filter_map(|(_, photos)| {
+            let r = engine.process_file(&photos[0], FacePolicy::Subject, &QualityGate::NONE).ok()?;
+            Some(r.observation.aligned)
+        })
+        .collect();
+    assert!(crops.len() >= 495, "{} of 500 faces found", crops.len());
+    let manifest = &engine.manifest;
+    let shape = input_shape("embed").expect("embed shape");
+    let load = |variant: &str| {
+        let entry = manifest.find("embed", Some(variant)).expect("variant");
+        Embedder::new(Net::from_manifest(manifest, entry, &shape, Kernels::Own).expect("load"), false)
+    };
+    let fp32 = load("fp32");
+    let reference: Vec<_> = crops.iter().map(|c| fp32.embed(c).expect("fp32 embed")).collect();
+    for entry in manifest.variants("embed").into_iter().filter(|e| e.variant != "fp32") {
+        let net = load(&entry.variant);
+        let cos: Vec<f32> = crops.iter().zip(&reference).map(|(c, r)| net.embed(c).expect("embed").cosine(r)).collect();
+        let mean = cos.iter().sum::<f32>() / cos.len() as f32;
+        let min = cos.iter().copied().fold(1.0, f32::min);
+        println!("{}: cosine vs fp32 over {} LFW faces: mean {mean:.5}, min {min:.5}", entry.variant, cos.len());
+        let bar = if entry.variant == "int8qdq" { 0.98 } else { 0.995 };
+        assert!(mean >= bar, "{}: mean cosine {mean} < {bar}", entry.variant);
+    }
 }

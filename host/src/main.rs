@@ -77,6 +77,17 @@ enum EvalCommand {
         after_help = "Example:\n  facegate eval pairs --root ../shared/faces/lfw --pairs ../shared/faces/lfw/pairs.txt --json"
     )]
     Pairs(commands::eval::EvalPairsArgs),
+    /// Write the engine's aligned 112x112 crops of listed images as PNG (int8 calibration data).
+    #[command(
+        after_help = "Example:\n  facegate eval crops --root ../shared/faces/lfw --list models/.work/calib-list.txt --out models/.work/calib-rust"
+    )]
+    Crops {
+        #[command(flatten)]
+        args: commands::crops::CropsArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn engine_config(cli: &Cli) -> EngineConfig {
@@ -132,8 +143,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Bench(args) if args.profile => {
             let report = match &args.onnx {
-                Some(file) => commands::profile::run_file(file, &args.shape)?,
-                None => commands::profile::run(&engine_config(cli).models_dir)?,
+                Some(file) => commands::profile::run_file(file, &args.shape, args.kernels())?,
+                None => commands::profile::run(&engine_config(cli).models_dir, args.kernels())?,
             };
             commands::profile::print(&report, args.json);
         }
@@ -149,6 +160,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Eval(EvalCommand::Pairs(args)) => {
             let report = commands::eval::run(&load_engine(cli)?, args)?;
             commands::eval::print(&report, args.json)?;
+        }
+        Command::Eval(EvalCommand::Crops { args, json }) => {
+            let report = commands::crops::run(&load_engine(cli)?, args)?;
+            commands::crops::print(&report, *json)?;
         }
     }
     Ok(ExitCode::SUCCESS)

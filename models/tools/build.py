@@ -132,11 +132,18 @@ def cosines(model_a, model_b, crops, to_input):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--package-dir", required=True, help="extracted npm package (contains model/)")
-    ap.add_argument("--work", required=True)
+    ap.add_argument("--package-dir", help="extracted npm package (contains model/)")
+    ap.add_argument("--work")
     ap.add_argument("--calib-dir", help="aligned 112x112 PNG crops from the Rust engine")
     ap.add_argument("--lfw", default="/work/shared/faces/lfw")
+    ap.add_argument("--print-calib-list", action="store_true",
+                    help="print the calibration image list (relative to --lfw) and exit")
     a = ap.parse_args()
+    if a.print_calib_list:
+        print("\n".join(lfw_lists(a.lfw, os.path.join(a.lfw, "pairs.txt"))[0]))
+        return
+    if not a.package_dir or not a.work:
+        ap.error("--package-dir and --work are required")
     logging.disable(logging.WARNING)  # onnxruntime.quantization pre-processing nags
     import pipeline
     src = os.path.join(a.package_dir, "model")

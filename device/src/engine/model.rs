@@ -24,6 +24,10 @@ pub struct ModelEntry {
     /// Embedding-space id: templates are only comparable between models sharing it.
     #[serde(default, alias = "embedding_model_id")]
     pub embedding_id: Option<String>,
+    /// How to run the file: absent = float; `"int8"` = 1x1 convolutions as int8 products
+    /// ([`Kernels::OwnInt8`]).
+    #[serde(default)]
+    pub compute: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +142,18 @@ impl Net {
                 ),
             });
         }
+        let kernels = match (entry.compute.as_deref(), kernels) {
+            (None, k) => k,
+            (Some("int8"), Kernels::Own) => Kernels::OwnInt8,
+            // Tract alone (the comparison baseline) runs the file in float.
+            (Some("int8"), k) => k,
+            (Some(other), _) => {
+                return Err(EngineError::Model {
+                    name: entry.name.clone(),
+                    reason: format!("unknown compute {other:?} in the manifest (known: int8)"),
+                })
+            }
+        };
         Net::from_bytes(&entry.name, &bytes, input_shape, kernels)
     }
 
@@ -155,11 +171,17 @@ impl Net {
             .iter()
             .map(|o| model.outlet_label(*o).map(str::to_owned).unwrap_or_else(|| model.node(o.node).name.clone()))
             .collect();
-        let mut typed = model.into_typed().map_err(err)?.into_decluttered().map_err(err)?;
+        let mut typed = model.into_typed().map_err(err)?;
+        let mut int8 = 0;
+        if kernels == Kernels::OwnInt8 {
+            (typed, int8) = kernels::rewrite_int8(typed).map_err(err)?;
+        }
+        let mut typed = typed.into_decluttered().map_err(err)?;
         let mut rewrites = Rewrites::default();
-        if kernels == Kernels::Own {
+        if kernels != Kernels::Tract {
             (typed, rewrites) = kernels::rewrite(typed).map_err(err)?;
         }
+        rewrites.int8 = int8;
         let plan = typed.into_optimized().map_err(err)?.into_runnable().map_err(err)?;
         Ok(Net { name: name.to_owned(), plan, input_shape: input_shape.to_vec(), output_names, rewrites })
     }

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use facegate_device::engine::embed::Embedder;
+use facegate_device::engine::kernels::Kernels;
 use facegate_device::engine::matcher::{Gallery, TemplateRef};
 use facegate_device::engine::model::Net;
 use facegate_device::engine::{align, image_io, landmarks, Embedding, Engine, EngineConfig};
@@ -40,9 +41,23 @@ pub struct BenchArgs {
     /// With --onnx: its input shape, e.g. 1,3,112,112.
     #[arg(long, requires = "onnx", value_delimiter = ',')]
     pub shape: Vec<usize>,
+    /// With --profile: tract's operators only (without the engine's own depthwise, PReLU and
+    /// softmax operators), to see what they replace.
+    #[arg(long, requires = "profile")]
+    pub tract_kernels: bool,
     /// Benchmark the device's kiosk loop instead (frames per second, decision latency).
     #[arg(long)]
     pub kiosk: bool,
+}
+
+impl BenchArgs {
+    pub fn kernels(&self) -> Kernels {
+        if self.tract_kernels {
+            Kernels::Tract
+        } else {
+            Kernels::Own
+        }
+    }
 }
 
 /// Median and 95th percentile of millisecond samples.
@@ -111,52 +126,37 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
         .map(|p| time(&mut decode_ms, || image_io::load_image(&lfw.join(p))))
         .collect::<Result<Vec<_>, _>>()?;
 
-    // Warm up caches and lazy allocations before timing.
-    for img in images.iter().take(3) {
-        let faces = engine.detect(img)?;
-        if let Some(f) = faces.first() {
-            let o = engine.observe(img, f)?;
-            engine.embedder.embed(&o.aligned)?;
-        }
-    }
-    let (mut detect_ms, mut landmark_ms, mut align_ms, mut embed_ms, mut pipeline_ms) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut crops = Vec::new();
-    for k in 0..args.runs {
-        let img = &images[k % images.len()];
-        let start = Instant::now();
-        let faces = time(&mut detect_ms, || engine.detect(img))?;
-        let Some(subject) =
-            facegate_device::engine::detect::choose_subject(&faces, img.width() as f32, img.height() as f32)
-        else {
-            continue;
-        };
-        let pts = time(&mut landmark_ms, || engine.landmarks.landmarks(img, &faces[subject]))?;
-        let aligned = time(&mut align_ms, || landmarks::five_points(&pts).and_then(|f| align::align(img, &f)));
-        let Some((crop, _)) = aligned else { continue };
-        time(&mut embed_ms, || engine.embedder.embed(&crop))?;
-        pipeline_ms.push(start.elapsed().as_secs_f64() * 1e3);
-        if crops.len() < images.len() {
-            crops.push(crop);
-        }
-    }
+    let own = stage_times(&engine, &images, args.runs)?;
+    let crops = &own.crops;
+    // The same pipeline with tract's operators only, same images, same run: what our own
+    // depthwise/PReLU/softmax operators buy (see engine::kernels).
+    let tract_engine = Engine::load(&EngineConfig { flip: false, kernels: Kernels::Tract, ..config.clone() })?;
+    let mut tract_only = stage_times(&tract_engine, &images, args.runs)?;
+    drop(tract_engine);
 
     // Every embedding variant in the manifest, on the same crops.
     let mut variants = Map::new();
     let mut variants_p95 = Map::new();
+    let mut variants_tract = Map::new();
     for entry in engine.manifest.variants("embed") {
-        let net = Net::from_manifest(&engine.manifest, entry, &[1, 3, 112, 112], config.kernels)?;
-        let embedder = Embedder::new(net, false);
-        for c in crops.iter().take(3) {
-            embedder.embed(c)?;
+        for kernels in [Kernels::Own, Kernels::Tract] {
+            let net = Net::from_manifest(&engine.manifest, entry, &[1, 3, 112, 112], kernels)?;
+            let embedder = Embedder::new(net, false);
+            for c in crops.iter().take(3) {
+                embedder.embed(c)?;
+            }
+            let mut ms = Vec::new();
+            for k in 0..args.runs {
+                time(&mut ms, || embedder.embed(&crops[k % crops.len()]))?;
+            }
+            let (median, p95) = stats(&mut ms);
+            if kernels == Kernels::Own {
+                variants.insert(entry.variant.clone(), json!(median));
+                variants_p95.insert(entry.variant.clone(), json!(p95));
+            } else {
+                variants_tract.insert(entry.variant.clone(), json!(median));
+            }
         }
-        let mut ms = Vec::new();
-        for k in 0..args.runs {
-            time(&mut ms, || embedder.embed(&crops[k % crops.len()]))?;
-        }
-        let (median, p95) = stats(&mut ms);
-        variants.insert(entry.variant.clone(), json!(median));
-        variants_p95.insert(entry.variant.clone(), json!(p95));
     }
 
     let mut match_10k = Vec::new();
@@ -172,20 +172,29 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
     }
     drop(g100k);
 
-    let (pipeline, pipeline_p95) = stats(&mut pipeline_ms);
+    let mut own = own;
+    let (pipeline, pipeline_p95) = stats(&mut own.pipeline);
+    let tract_pipeline = stats(&mut tract_only.pipeline).0;
     let mut out = json!({
         "images": images.len(),
-        "runs": pipeline_ms.len(),
+        "runs": own.pipeline.len(),
         "embed_variant": engine.embed_variant,
         "pipeline_ms": pipeline,
         "pipeline_p95_ms": pipeline_p95,
         "decode_ms": stats(&mut decode_ms).0,
-        "detect_ms": stats(&mut detect_ms).0,
-        "landmark_ms": stats(&mut landmark_ms).0,
-        "align_ms": stats(&mut align_ms).0,
-        "embed_shipped_ms": stats(&mut embed_ms).0,
+        "detect_ms": stats(&mut own.detect).0,
+        "landmark_ms": stats(&mut own.landmark).0,
+        "align_ms": stats(&mut own.align).0,
+        "embed_shipped_ms": stats(&mut own.embed).0,
         "embed_ms": variants,
         "embed_p95_ms": variants_p95,
+        "tract_only": {
+            "pipeline_ms": tract_pipeline,
+            "detect_ms": stats(&mut tract_only.detect).0,
+            "landmark_ms": stats(&mut tract_only.landmark).0,
+            "embed_ms": variants_tract,
+        },
+        "speedup_vs_tract_only": tract_pipeline / pipeline,
         "match_10k_ms": stats(&mut match_10k).0,
         "identify_100k_ms": stats(&mut match_100k).0,
         "rss_mb": peak_rss_mb(),
@@ -200,6 +209,58 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
         out["ort"] = ort;
     }
     Ok(out)
+}
+
+/// Per-stage samples of the whole per-face pipeline over `runs` images (cycled), and the
+/// aligned crops of the first pass over the images.
+struct StageTimes {
+    detect: Vec<f64>,
+    landmark: Vec<f64>,
+    align: Vec<f64>,
+    embed: Vec<f64>,
+    pipeline: Vec<f64>,
+    crops: Vec<image::RgbImage>,
+}
+
+fn stage_times(engine: &Engine, images: &[image::RgbImage], runs: usize) -> Result<StageTimes> {
+    // Warm up caches and lazy allocations before timing.
+    for img in images.iter().take(3) {
+        let faces = engine.detect(img)?;
+        if let Some(f) = faces.first() {
+            let o = engine.observe(img, f)?;
+            engine.embedder.embed(&o.aligned)?;
+        }
+    }
+    let mut t = StageTimes {
+        detect: Vec::new(),
+        landmark: Vec::new(),
+        align: Vec::new(),
+        embed: Vec::new(),
+        pipeline: Vec::new(),
+        crops: Vec::new(),
+    };
+    for k in 0..runs {
+        let img = &images[k % images.len()];
+        let start = Instant::now();
+        let faces = time(&mut t.detect, || engine.detect(img))?;
+        let Some(subject) =
+            facegate_device::engine::detect::choose_subject(&faces, img.width() as f32, img.height() as f32)
+        else {
+            continue;
+        };
+        let pts = time(&mut t.landmark, || engine.landmarks.landmarks(img, &faces[subject]))?;
+        let aligned = time(&mut t.align, || landmarks::five_points(&pts).and_then(|f| align::align(img, &f)));
+        let Some((crop, _)) = aligned else { continue };
+        time(&mut t.embed, || engine.embedder.embed(&crop))?;
+        t.pipeline.push(start.elapsed().as_secs_f64() * 1e3);
+        if t.crops.len() < images.len() {
+            t.crops.push(crop);
+        }
+    }
+    if t.crops.is_empty() {
+        bail!("no face found in the bench images");
+    }
+    Ok(t)
 }
 
 fn python(config: &EngineConfig, args: &BenchArgs) -> PathBuf {
@@ -248,18 +309,38 @@ pub fn print(v: &Value, json: bool) {
         println!("{v}");
         return;
     }
-    let f = |k: &str| v.get(k).and_then(Value::as_f64).map_or("-".to_owned(), |x| format!("{x:.2}"));
-    println!("per-face median latency, one core ({} runs over {} images)", v["runs"], v["images"]);
-    println!("  decode     {} ms", f("decode_ms"));
-    println!("  detect     {} ms   (onnxruntime {})", f("detect_ms"), v["ort"]["detect_ms"]);
-    println!("  landmarks  {} ms   (onnxruntime {})", f("landmark_ms"), v["ort"]["landmark_ms"]);
-    println!("  align      {} ms   (onnxruntime {})", f("align_ms"), v["ort"]["align_ms"]);
-    println!("  embed      {} ms   [{}]", f("embed_shipped_ms"), v["embed_variant"]);
+    let num = |x: &Value| x.as_f64().map_or("-".to_owned(), |x| format!("{x:.2}"));
+    let f = |k: &str| num(&v[k]);
+    let ort = &v["ort"];
+    let tract = &v["tract_only"];
+    println!("per-face median latency in ms, one core ({} runs over {} images)", v["runs"], v["images"]);
+    println!("  stage      facegate   tract alone   onnxruntime");
+    println!("  decode     {:>8}", f("decode_ms"));
+    println!("  detect     {:>8}   {:>11}   {:>11}", f("detect_ms"), num(&tract["detect_ms"]), num(&ort["detect_ms"]));
+    println!(
+        "  landmarks  {:>8}   {:>11}   {:>11}",
+        f("landmark_ms"),
+        num(&tract["landmark_ms"]),
+        num(&ort["landmark_ms"])
+    );
+    println!("  align      {:>8}   {:>11}   {:>11}", f("align_ms"), "", num(&ort["align_ms"]));
+    println!("  embed      {:>8}   {:>11}   {:>11}   [{}]", f("embed_shipped_ms"), "", "", v["embed_variant"]);
     for (name, ms) in v["embed_ms"].as_object().into_iter().flatten() {
-        println!("    {name:<8} {ms:.2} ms   (onnxruntime {})", v["ort"]["embed_variants"][name]);
+        println!(
+            "    {name:<8} {:>8}   {:>11}   {:>11}",
+            num(ms),
+            num(&tract["embed_ms"][name]),
+            num(&ort["embed_variants"][name])
+        );
     }
-    println!("  pipeline   {} ms   p95 {} ms", f("pipeline_ms"), f("pipeline_p95_ms"));
-    println!("  onnxruntime pipeline {} ms   ratio tract/ort {}", f("ort_pipeline_ms"), f("ratio_vs_ort"));
+    println!(
+        "  pipeline   {:>8}   {:>11}   {:>11}   (p95 {})",
+        f("pipeline_ms"),
+        num(&tract["pipeline_ms"]),
+        f("ort_pipeline_ms"),
+        f("pipeline_p95_ms")
+    );
+    println!("  ratio vs onnxruntime {}   speed-up vs tract alone {}x", f("ratio_vs_ort"), f("speedup_vs_tract_only"));
     println!("  vs dlib face_recognition (125 ms): {}x faster", f("speedup_vs_dlib"));
     println!("  identify 1:10k {} ms, 1:100k {} ms", f("match_10k_ms"), f("identify_100k_ms"));
     println!("  peak RSS {} MB", f("rss_mb"));

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_kiosk;
 pub mod config;
+pub mod crops;
 pub mod demo;
 pub mod enroll;
 pub mod eval;

@@ -11,12 +11,12 @@ use std::path::Path;
 const RUNS: usize = 50;
 
 /// Profiles every network in the manifest.
-pub fn run(models_dir: &Path) -> Result<Value> {
+pub fn run(models_dir: &Path, kernels: Kernels) -> Result<Value> {
     let manifest = Manifest::load(models_dir)?;
     let mut out = Map::new();
     for entry in &manifest.models {
         let Some(shape) = model::input_shape(&entry.role) else { continue };
-        let net = Net::from_manifest(&manifest, entry, &shape, Kernels::Own)?;
+        let net = Net::from_manifest(&manifest, entry, &shape, kernels)?;
         let n: usize = shape.iter().product();
         // A fixed pseudo-random input: timings do not depend on the values.
         let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0).collect();
@@ -27,9 +27,9 @@ pub fn run(models_dir: &Path) -> Result<Value> {
 }
 
 /// Profiles one ONNX file (no manifest, no hash check).
-pub fn run_file(path: &Path, shape: &[usize]) -> Result<Value> {
+pub fn run_file(path: &Path, shape: &[usize], kernels: Kernels) -> Result<Value> {
     let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-    let net = Net::from_bytes(&path.display().to_string(), &bytes, shape, Kernels::Own)?;
+    let net = Net::from_bytes(&path.display().to_string(), &bytes, shape, kernels)?;
     let n: usize = shape.iter().product();
     let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0).collect();
     let mut out = Map::new();

@@ -75,7 +75,8 @@ impl EvalOp for DepthwiseConv {
         let out_shape = self.output_shape(shape)?;
         let r = shape.len();
         let planes: usize = shape[..r - 2].iter().product();
-        let mut out = vec![0f32; out_shape.iter().product()];
+        // Allocated by tract (aligned as its kernels want) and written in place.
+        let mut out = Tensor::zero::<f32>(&out_shape)?;
         let layer = Layer {
             geometry: self.geometry,
             h: shape[r - 2],
@@ -85,9 +86,9 @@ impl EvalOp for DepthwiseConv {
             bias: &self.bias,
             activation: &self.activation,
         };
-        run(&layer, x.try_as_plain_ram()?.as_slice::<f32>()?, planes, &mut out);
-        let array = tract_ndarray::ArrayD::from_shape_vec(out_shape, out)?;
-        Ok(tvec!(array.into_tensor().into_tvalue()))
+        let mut dst = out.try_as_plain_ram_mut()?;
+        run(&layer, x.try_as_plain_ram()?.as_slice::<f32>()?, planes, dst.as_slice_mut::<f32>()?);
+        Ok(tvec!(out.into_tvalue()))
     }
 }
 
@@ -115,7 +116,7 @@ pub struct Layer<'a> {
 /// `input` into `out`.
 pub fn run(layer: &Layer, input: &[f32], planes: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if super::has_avx2_fma() {
         // SAFETY: the CPU has the features the function is compiled for (checked above).
         // (An AVX-512 build of the same code measured no faster here.)
         unsafe { run_avx2(layer, input, planes, out) };

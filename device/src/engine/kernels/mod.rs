@@ -5,20 +5,32 @@
 //! - PReLU, which the ONNX graph spells as four elementwise operations;
 //! - softmax over the detector's rows of two classes.
 //!
+//! With [`Kernels::OwnInt8`], [`rewrite_int8`] also turns the 1x1 convolutions into int8
+//! products on tract's int8 kernels (see `int8`).
+//!
 //! [`rewrite`] swaps them into a decluttered graph before tract's own optimisation, and folds
 //! the ReLU/PReLU that follows a depthwise convolution into it. Everything else (the 1x1
 //! convolutions as matrix products, the first dense convolution, pooling) stays tract's.
 
 mod depthwise;
+mod int8;
+pub use int8::{dequantize as dequantize_i32, quantize as quantize_i8};
 mod prelu;
 mod rewrite;
 mod softmax;
 
 pub use depthwise::{run as run_depthwise, DepthwiseConv, Geometry, Layer};
 pub use prelu::ChannelPRelu;
-pub use rewrite::{rewrite, Rewrites};
+pub use rewrite::{rewrite, rewrite_int8, Rewrites};
 
 use std::sync::Arc;
+
+/// True when the CPU has AVX2 and FMA: our loops then run a build of themselves compiled
+/// for them (the crate itself targets baseline x86-64).
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
 
 /// Which implementation runs the layers above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,6 +40,8 @@ pub enum Kernels {
     /// Ours where they apply.
     #[default]
     Own,
+    /// Ours, and the 1x1 convolutions in int8 ([`rewrite_int8`]).
+    OwnInt8,
 }
 
 /// The activation folded into a depthwise convolution.

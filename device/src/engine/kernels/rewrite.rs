@@ -1,10 +1,12 @@
 //! The graph pass that puts this module's operators in place of tract's.
 
+use super::int8::{quantize_weights, DequantizeI32, QuantizeI8};
 use super::softmax::{RowSoftmax, MAX_ROW};
 use super::{Activation, ChannelPRelu, DepthwiseConv, Geometry};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
+use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::nn::{DataFormat, Softmax, SoftmaxKind};
 
 /// How many sites a [`rewrite`] changed.
@@ -18,6 +20,8 @@ pub struct Rewrites {
     pub fused: usize,
     /// Softmaxes over short rows now ours.
     pub softmax: usize,
+    /// 1x1 convolutions now int8 ([`rewrite_int8`]).
+    pub int8: usize,
 }
 
 enum Site {
@@ -62,6 +66,85 @@ fn next_site(model: &TypedModel) -> TractResult<Option<(TypedModelPatch, Site)>>
         }
     }
     Ok(None)
+}
+
+/// Makes every float 1x1 convolution (stride 1, no padding) an int8 one: our quantize op,
+/// tract's i8 x i8 -> i32 matrix product, our dequantize op. Runs on the typed model before
+/// decluttering, while the convolutions are still `Conv` ops with constant weights.
+pub fn rewrite_int8(mut model: TypedModel) -> TractResult<(TypedModel, usize)> {
+    let mut done = 0;
+    loop {
+        let mut found = None;
+        for node in model.nodes() {
+            if let Some(patch) = int8_site(&model, node)? {
+                found = Some(patch);
+                break;
+            }
+        }
+        let Some(patch) = found else { break };
+        patch.apply(&mut model)?;
+        model = model.into_compact()?;
+        done += 1;
+    }
+    Ok((model, done))
+}
+
+fn int8_site(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TypedModelPatch>> {
+    let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
+    let spec = &conv.pool_spec;
+    let ones = |v: Option<&TVec<usize>>| v.is_none_or(|v| v.iter().all(|&d| d == 1));
+    let no_pad = match &spec.padding {
+        PaddingSpec::Valid => true,
+        PaddingSpec::Explicit(before, after) => before.iter().chain(after).all(|&p| p == 0),
+        _ => false,
+    };
+    let pointwise = conv.q_params.is_none()
+        && conv.group == 1
+        && conv.kernel_fmt == KernelFormat::OIHW
+        && matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+        && spec.kernel_shape.iter().all(|&k| k == 1)
+        && ones(spec.strides.as_ref())
+        && ones(spec.dilations.as_ref())
+        && no_pad
+        && node.inputs.len() == 3;
+    if !pointwise {
+        return Ok(None);
+    }
+    let input = model.outlet_fact(node.inputs[0])?;
+    let output = model.outlet_fact(OutletId::new(node.id, 0))?;
+    let (Some(in_shape), Some(out_shape)) = (input.shape.as_concrete(), output.shape.as_concrete()) else {
+        return Ok(None);
+    };
+    let r = in_shape.len();
+    if input.datum_type != f32::datum_type() || r < 3 || in_shape[..r - 3].iter().any(|&d| d != 1) {
+        return Ok(None);
+    }
+    let (ci, co) = (spec.input_channels, spec.output_channels);
+    // Before decluttering, the bias may still be a small constant subgraph (reshape, cast).
+    let (Some(kernel), Some(bias)) = (const_f32(model, node.inputs[1], 4)?, const_f32(model, node.inputs[2], 4)?)
+    else {
+        return Ok(None);
+    };
+    let bias = match bias.len() {
+        1 => vec![bias[0]; co],
+        n if n == co => bias,
+        _ => return Ok(None),
+    };
+    if kernel.len() != co * ci || in_shape[r - 3] != ci {
+        return Ok(None);
+    }
+    let (codes, scales) = quantize_weights(&kernel, co);
+    let weights = tract_ndarray::Array2::from_shape_vec((co, ci), codes)?.into_tensor();
+    let mut patch = TypedModelPatch::default();
+    let x = patch.tap_model(model, node.inputs[0])?;
+    let quantized = patch.wire_node(format!("{}.quantize_i8", node.name), QuantizeI8, &[x])?;
+    let weights = patch.add_const(format!("{}.weights_i8", node.name), weights)?;
+    let product = EinSum { axes: "nk,km->nm".parse()?, operating_dt: i32::datum_type(), q_params: None };
+    let acc = patch.wire_node(format!("{}.matmul_i8", node.name), product, &[weights, quantized[0]])?;
+    let dequantize = DequantizeI32 { weight_scales: Arc::new(scales), bias: Arc::new(bias), shape: out_shape.into() };
+    let y = patch.wire_node(&node.name, dequantize, &[acc[0], quantized[1]])?;
+    patch.shunt_outside(model, OutletId::new(node.id, 0), y[0])?;
+    Ok(Some(patch))
 }
 
 /// A float `Conv` with one filter per channel, square kernel, equal strides of 1 or 2,
@@ -211,6 +294,30 @@ fn channel_slopes(model: &TypedModel, x: OutletId, slope: OutletId) -> TractResu
         s.iter().enumerate().all(|(i, &d)| d == if rank - srank + i == rank - 3 { channels } else { 1 })
     });
     Ok((per_channel && values.len() == channels).then_some(values))
+}
+
+/// The value of an outlet computed only from constants, up to `depth` ops away, as f32.
+fn const_f32(model: &TypedModel, outlet: OutletId, depth: usize) -> TractResult<Option<Vec<f32>>> {
+    let Some(t) = const_tensor(model, outlet, depth)? else { return Ok(None) };
+    let t = t.cast_to::<f32>()?;
+    Ok(Some(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()))
+}
+
+fn const_tensor(model: &TypedModel, outlet: OutletId, depth: usize) -> TractResult<Option<Arc<Tensor>>> {
+    if let Some(t) = &model.outlet_fact(outlet)?.konst {
+        return Ok(Some(t.clone()));
+    }
+    let node = model.node(outlet.node);
+    if depth == 0 || node.inputs.is_empty() {
+        return Ok(None);
+    }
+    let mut inputs = TVec::new();
+    for &i in &node.inputs {
+        let Some(t) = const_tensor(model, i, depth - 1)? else { return Ok(None) };
+        inputs.push(t.into_tvalue());
+    }
+    let Some(outputs) = node.op.eval_out_of_plan(inputs)? else { return Ok(None) };
+    Ok(Some(outputs[outlet.slot].clone().into_arc_tensor()))
 }
 
 /// The value of a constant float outlet.

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Measure the embedding variants as the Rust engine runs them (tract + the engine's own operators)
+and write models/measured-tract.json, then regenerate manifest.toml.
+
+    nice models/.work/venv/bin/python models/tools/measure_tract.py [--lfw DIR] [--runs 300]
+
+Latency (median/p95, one core) comes from `facegate bench --json` (which also runs the onnxruntime
+reference in the same invocation, so the ratio is from one run); LFW View 2 accuracy from
+`facegate eval pairs --json` for every variant. Needs cargo (builds the `facegate` binary).
+"""
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODELS = os.path.dirname(HERE)
+ROOT = os.path.dirname(MODELS)
+sys.path.insert(0, HERE)
+import manifest  # noqa: E402
+
+
+def facegate(*args):
+    cmd = ["cargo", "run", "--quiet", "-p", "facegate-host", "--bin", "facegate", "--", "--models", MODELS, *args]
+    out = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lfw", default="/work/shared/faces/lfw")
+    ap.add_argument("--runs", type=int, default=300)
+    a = ap.parse_args()
+    entries = [e for e in manifest.load(os.path.join(MODELS, "manifest.toml")) if e["role"] == "embed"]
+    bench = facegate("bench", "--data", os.path.dirname(a.lfw), "--runs", str(a.runs), "--json")
+    out = {}
+    for e in entries:
+        v = e["variant"]
+        lfw = facegate("--model", v, "eval", "pairs", "--root", a.lfw, "--pairs", os.path.join(a.lfw, "pairs.txt"),
+                       "--json")
+        out[e["name"]] = {
+            "sha256": sha(os.path.join(MODELS, e["file"])),
+            "compute": e.get("compute", "float"),
+            "tract_embed_ms_median": round(bench["embed_ms"][v], 3),
+            "tract_embed_ms_p95": round(bench["embed_p95_ms"][v], 3),
+            "tract_alone_embed_ms_median": round(bench["tract_only"]["embed_ms"][v], 3),
+            "ort_embed_ms_median_same_run": bench.get("ort", {}).get("embed_variants", {}).get(v),
+            "latency_runs": bench["runs"],
+            "rust_lfw_acc_mean": round(lfw["accuracy"], 5),
+            "rust_lfw_acc_std": round(lfw["accuracy_std"], 5),
+            "rust_lfw_tar_at_far_1e-3": round(lfw["tar_at_far_1e-3"], 5),
+            "rust_lfw_images_without_face": lfw["no_face"],
+        }
+        print(e["name"], out[e["name"]])
+    with open(os.path.join(MODELS, "measured-tract.json"), "w") as f:
+        json.dump(out, f, indent=1, sort_keys=True)
+        f.write("\n")
+    with open(os.path.join(MODELS, "build-info.json")) as f:
+        manifest.write(MODELS, json.load(f))
+
+
+if __name__ == "__main__":
+    main()
