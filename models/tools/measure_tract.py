@@ -40,6 +40,9 @@ def main():
     a = ap.parse_args()
     entries = [e for e in manifest.load(os.path.join(MODELS, "manifest.toml")) if e["role"] == "embed"]
     bench = facegate("bench", "--data", os.path.dirname(a.lfw), "--runs", str(a.runs), "--json")
+    os.makedirs(os.path.join(MODELS, ".work"), exist_ok=True)
+    with open(os.path.join(MODELS, ".work", "bench.json"), "w") as f:
+        json.dump(bench, f, indent=1)
     out = {}
     for e in entries:
         v = e["variant"]
