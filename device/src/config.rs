@@ -4,7 +4,7 @@
 //! ```toml
 //! name = "front-door"
 //! models = "/opt/facegate/models"
-//! variant = "int8w"            # embedding variant from the model manifest
+//! variant = "int8"             # embedding variant from the model manifest
 //! mode = "identify"            # or "verify" with owner = <person id>
 //! far = 1e-3                   # or threshold = 0.35 (cosine)
 //! consensus = { required = 2, window = 3 }

@@ -73,7 +73,7 @@ struct RunArgs {
     display_png: Option<PathBuf>,
     #[arg(long, env = "FACEGATE_MODELS")]
     models: Option<PathBuf>,
-    /// Embedding variant from the manifest (int8w, fp32, int8qdq).
+    /// Embedding variant from the manifest (int8, int8w, fp32, int8qdq).
     #[arg(long)]
     model: Option<String>,
     /// 1:N door kiosk, or 1:1 unlock for --owner.

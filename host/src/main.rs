@@ -14,7 +14,7 @@ struct Cli {
     /// Folder holding manifest.toml and the ONNX models.
     #[arg(long, global = true, env = "FACEGATE_MODELS")]
     models: Option<PathBuf>,
-    /// Embedding model variant from the manifest (e.g. int8w, fp32).
+    /// Embedding model variant from the manifest (e.g. int8, fp32).
     #[arg(long, global = true)]
     model: Option<String>,
     /// Also embed the mirrored face and sum (twice the embedding cost; on LFW: better TAR at

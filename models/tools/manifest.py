@@ -120,6 +120,15 @@ def write(models_dir, build_info):
         f.write("\n".join(lines))
 
 
+def save_measurements(models_dir, filename, measurements):
+    """Writes a measurements file (e.g. measured.json) and regenerates manifest.toml with it."""
+    with open(os.path.join(models_dir, filename), "w") as f:
+        json.dump(measurements, f, indent=1, sort_keys=True)
+        f.write("\n")
+    with open(os.path.join(models_dir, "build-info.json")) as f:
+        write(models_dir, json.load(f))
+
+
 def load(path):
     with open(path, "rb") as f:
         return tomllib.load(f)["model"]

@@ -94,11 +94,7 @@ def main():
     for fn in out:
         out[fn].update(common)
         print(fn, {k: v for k, v in out[fn].items() if k != "sha256"})
-    with open(os.path.join(MODELS, "measured.json"), "w") as f:
-        json.dump(out, f, indent=1, sort_keys=True)
-        f.write("\n")
-    with open(os.path.join(MODELS, "build-info.json")) as f:
-        manifest.write(MODELS, json.load(f))
+    manifest.save_measurements(MODELS, "measured.json", out)
 
 
 if __name__ == "__main__":

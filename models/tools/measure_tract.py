@@ -62,11 +62,7 @@ def main():
             "rust_lfw_images_without_face": lfw["no_face"],
         }
         print(e["name"], out[e["name"]])
-    with open(os.path.join(MODELS, "measured-tract.json"), "w") as f:
-        json.dump(out, f, indent=1, sort_keys=True)
-        f.write("\n")
-    with open(os.path.join(MODELS, "build-info.json")) as f:
-        manifest.write(MODELS, json.load(f))
+    manifest.save_measurements(MODELS, "measured-tract.json", out)
 
 
 if __name__ == "__main__":

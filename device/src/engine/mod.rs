@@ -39,7 +39,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub models_dir: PathBuf,
-    /// Embedding variant from the manifest (e.g. `int8w`, `fp32`); `None` = the manifest's
+    /// Embedding variant from the manifest (e.g. `int8`, `fp32`); `None` = the manifest's
     /// `shipped_embed`.
     pub embed_variant: Option<String>,
     /// Embed the mirrored crop as well and sum. Off by default: on LFW it costs a second
