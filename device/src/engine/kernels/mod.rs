@@ -1,27 +1,27 @@
-//! Our own tract operators for the two layer kinds tract 0.23 runs slowly on these networks,
-//! found with the per-node profile (`facegate bench --profile`):
+//! Our own tract operators for the layers tract 0.23 runs slowly on these networks, found with
+//! the per-node profile (`facegate bench --profile`):
 //! - depthwise convolutions: tract's are scalar code (about 1 GMAC/s here; one stride-2 layer
 //!   of the embedding took 1 ms for 0.9 M multiply-adds);
 //! - PReLU, which the ONNX graph spells as four elementwise operations;
 //! - softmax over the detector's rows of two classes.
 //!
-//! With [`Kernels::OwnInt8`], [`rewrite_int8`] also turns the 1x1 convolutions into int8
-//! products on tract's int8 kernels (see `int8`).
-//!
 //! [`rewrite`] swaps them into a decluttered graph before tract's own optimisation, and folds
-//! the ReLU/PReLU that follows a depthwise convolution into it. Everything else (the 1x1
-//! convolutions as matrix products, the first dense convolution, pooling) stays tract's.
+//! the ReLU/PReLU that follows a depthwise convolution into it. With [`Kernels::OwnInt8`],
+//! [`rewrite_int8`] first turns the 1x1 convolutions into int8 products on tract's int8
+//! kernels (see `int8`). Everything else (float 1x1 convolutions as matrix products, the first
+//! dense convolution, pooling) stays tract's.
 
 mod depthwise;
 mod int8;
-pub use int8::{dequantize as dequantize_i32, quantize as quantize_i8};
 mod prelu;
 mod rewrite;
 mod softmax;
 
-pub use depthwise::{run as run_depthwise, DepthwiseConv, Geometry, Layer};
+pub use depthwise::{DepthwiseConv, Geometry};
+pub use int8::{DequantizeI32, QuantizeI8};
 pub use prelu::ChannelPRelu;
 pub use rewrite::{rewrite, rewrite_int8, Rewrites};
+pub use softmax::RowSoftmax;
 
 use std::sync::Arc;
 
