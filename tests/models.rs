@@ -102,3 +102,21 @@ fn int8_variants_stay_close_to_fp32_on_real_faces() {
         assert!(mean >= bar, "{}: mean cosine {mean} < {bar}", entry.variant);
     }
 }
+
+/// A manifest asking for a way of computing the engine does not know is refused by name, not
+/// silently run in float.
+#[test]
+fn unknown_compute_in_the_manifest_is_refused() {
+    use facegate_device::engine::kernels::Kernels;
+    use facegate_device::engine::model::{input_shape, Net};
+    let dir = default_models_dir();
+    let manifest = Manifest::load(&dir).expect("models/manifest.toml");
+    let mut entry = manifest.find("landmark", None).expect("landmark entry").clone();
+    entry.compute = Some("int4".into());
+    let shape = input_shape("landmark").expect("shape");
+    let err = Net::from_manifest(&manifest, &entry, &shape, Kernels::Own).expect_err("int4 is not a thing");
+    assert!(err.to_string().contains("unknown compute \"int4\""), "{err}");
+    entry.compute = Some("int8".into());
+    let net = Net::from_manifest(&manifest, &entry, &shape, Kernels::Own).expect("int8 landmarks load");
+    assert!(net.rewrites.int8 > 0, "{:?}", net.rewrites);
+}

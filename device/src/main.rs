@@ -106,6 +106,7 @@ struct RunArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    facegate_device::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
