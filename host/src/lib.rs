@@ -13,3 +13,12 @@ pub mod registry;
 pub fn default_data_dir() -> std::path::PathBuf {
     std::env::var_os("FACEGATE_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| "../shared/faces".into())
 }
+
+/// Writes `img` as PNG under `<path>.part`, then renames it to `path`: a reader polling the
+/// folder (the device following its frame folder, a calibration run) never sees half a file.
+pub fn save_png(img: &image::RgbImage, path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let part = path.with_extension("png.part");
+    img.save_with_format(&part, image::ImageFormat::Png).with_context(|| format!("writing {}", part.display()))?;
+    std::fs::rename(&part, path).with_context(|| format!("renaming {} into place", part.display()))
+}

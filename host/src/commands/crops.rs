@@ -7,7 +7,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use facegate_device::engine::{Engine, FacePolicy, QualityGate};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct CropsArgs {
@@ -43,7 +43,7 @@ pub fn run(engine: &Engine, args: &CropsArgs) -> Result<CropsReport> {
         match engine.process_file(&args.root.join(rel), FacePolicy::Subject, &QualityGate::NONE) {
             Ok(face) => {
                 let name = format!("{}.png", rel.rsplit_once('.').map_or(rel, |(stem, _)| stem).replace('/', "__"));
-                save_png(&face.observation.aligned, &args.out.join(name))?;
+                crate::save_png(&face.observation.aligned, &args.out.join(name))?;
                 report.written += 1;
             }
             Err(e) => report.failed.push((rel.to_owned(), e.to_string())),
@@ -51,13 +51,6 @@ pub fn run(engine: &Engine, args: &CropsArgs) -> Result<CropsReport> {
     }
     bar.finish_and_clear();
     Ok(report)
-}
-
-/// Written beside the target and renamed, so an interrupted run leaves no half-written PNG.
-fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("png.tmp");
-    img.save_with_format(&tmp, image::ImageFormat::Png).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
 pub fn print(report: &CropsReport, json: bool) -> Result<()> {

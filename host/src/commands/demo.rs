@@ -100,9 +100,7 @@ pub struct FrameWriter {
 impl FrameWriter {
     pub fn put(&mut self, img: &RgbImage) -> Result<()> {
         // Written under a name the device ignores, then renamed: it never reads half a frame.
-        let part = self.dir.join(format!("{:06}.png.part", self.next));
-        img.save_with_format(&part, image::ImageFormat::Png).with_context(|| format!("writing {}", part.display()))?;
-        std::fs::rename(&part, self.dir.join(format!("{:06}.png", self.next))).context("publishing a frame")?;
+        crate::save_png(img, &self.dir.join(format!("{:06}.png", self.next))).context("publishing a frame")?;
         self.next += 1;
         Ok(())
     }

@@ -1,10 +1,11 @@
 //! Depthwise convolution (one k x k filter per channel, symmetric zero padding, stride 1 or 2)
 //! with the activation that follows it fused in.
 //!
-//! Each channel plane is copied once into a zero-padded scratch plane whose rows are split
-//! into `stride` column phases (even/odd columns for stride 2). Every filter tap then reads a
-//! contiguous run of the phase row, so the inner loops are plain slice arithmetic the compiler
-//! vectorises (AVX2 on x86-64 when the CPU has it, NEON on arm64).
+//! Each channel plane is copied once into a zero-padded scratch plane. At stride 1 every filter
+//! tap is then one contiguous multiply-add over the whole plane; at stride 2 a 3x3 kernel reads
+//! column pairs row by row (other kernels compute the row at full resolution and keep every
+//! other column). The inner loops are plain slice arithmetic the compiler vectorises (AVX2 on
+//! x86-64 when the CPU has it, NEON on arm64).
 
 use super::Activation;
 use tract_onnx::prelude::*;
@@ -112,23 +113,10 @@ pub struct Layer<'a> {
     pub activation: &'a Activation,
 }
 
-/// Runs `planes` channel planes (`planes` is a multiple of the channel count: batch x C) of
-/// `input` into `out`.
-pub fn run(layer: &Layer, input: &[f32], planes: usize, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU has the features the function is compiled for (checked above).
-        // (An AVX-512 build of the same code measured no faster here.)
-        unsafe { run_avx2(layer, input, planes, out) };
-        return;
-    }
-    run_portable(layer, input, planes, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2(layer: &Layer, input: &[f32], planes: usize, out: &mut [f32]) {
-    run_portable(layer, input, planes, out)
+with_avx2! {
+    /// Runs `planes` channel planes (`planes` is a multiple of the channel count: batch x C) of
+    /// `input` into `out`. (An AVX-512 build of the same code measured no faster here.)
+    pub fn run(layer: &Layer, input: &[f32], planes: usize, out: &mut [f32]) = run_portable;
 }
 
 #[inline(always)]

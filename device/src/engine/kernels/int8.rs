@@ -117,38 +117,16 @@ pub fn quantize_weights(w: &[f32], co: usize) -> (Vec<i8>, Vec<f32>) {
     (codes, scales)
 }
 
-/// `q = round(x / s)` with `s = max|x| / 127`; returns `s`. Non-finite inputs make no sense
-/// for a network activation; they quantize to 0 rather than poisoning the scale.
-pub fn quantize(x: &[f32], q: &mut [i8]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU has the features the function is compiled for (checked above).
-        return unsafe { quantize_avx2(x, q) };
-    }
-    quantize_impl(x, q)
+with_avx2! {
+    /// `q = round(x / s)` with `s = max|x| / 127`; returns `s`. Non-finite inputs make no sense
+    /// for a network activation; they are left out of the scale rather than poisoning it (NaN
+    /// then maps to -127, infinities to the ends of the range).
+    pub fn quantize(x: &[f32], q: &mut [i8]) -> f32 = quantize_impl;
 }
 
-/// `out[c][i] = acc[c][i] * input_scale * weight_scales[c] + bias[c]`.
-pub fn dequantize(acc: &[i32], input_scale: f32, weight_scales: &[f32], bias: &[f32], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: as above.
-        unsafe { dequantize_avx2(acc, input_scale, weight_scales, bias, out) };
-        return;
-    }
-    dequantize_impl(acc, input_scale, weight_scales, bias, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn quantize_avx2(x: &[f32], q: &mut [i8]) -> f32 {
-    quantize_impl(x, q)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dequantize_avx2(acc: &[i32], input_scale: f32, weight_scales: &[f32], bias: &[f32], out: &mut [f32]) {
-    dequantize_impl(acc, input_scale, weight_scales, bias, out)
+with_avx2! {
+    /// `out[c][i] = acc[c][i] * input_scale * weight_scales[c] + bias[c]`.
+    pub fn dequantize(acc: &[i32], input_scale: f32, weight_scales: &[f32], bias: &[f32], out: &mut [f32]) = dequantize_impl;
 }
 
 #[inline(always)]

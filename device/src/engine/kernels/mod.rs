@@ -11,6 +11,28 @@
 //! kernels (see `int8`). Everything else (float 1x1 convolutions as matrix products, the first
 //! dense convolution, pooling) stays tract's.
 
+/// Defines `$vis fn $name(args) -> ret` running `$portable`, compiled a second time for AVX2+FMA
+/// and that copy used when the CPU has them: the crate itself targets baseline x86-64, so the
+/// kernels' loops would otherwise vectorise for SSE2 only. `$portable` must be
+/// `#[inline(always)]`, so that its body is compiled inside the AVX2 wrapper.
+macro_rules! with_avx2 {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $portable:ident;) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $portable($($arg),*)
+                }
+                // SAFETY: the CPU has the features `avx2` is compiled for (checked above).
+                return unsafe { avx2($($arg),*) };
+            }
+            $portable($($arg),*)
+        }
+    };
+}
+
 mod depthwise;
 mod int8;
 mod prelu;
@@ -24,13 +46,6 @@ pub use rewrite::{rewrite, rewrite_int8, Rewrites};
 pub use softmax::RowSoftmax;
 
 use std::sync::Arc;
-
-/// True when the CPU has AVX2 and FMA: our loops then run a build of themselves compiled
-/// for them (the crate itself targets baseline x86-64).
-#[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-}
 
 /// Which implementation runs the layers above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -50,21 +50,9 @@ impl TypedOp for ChannelPRelu {
     as_op!();
 }
 
-/// Applies `slopes[c]` to consecutive planes of `plane` values, channel after channel.
-pub fn prelu_planes(data: &mut [f32], slopes: &[f32], plane: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU has the feature the function is compiled for (checked above).
-        unsafe { prelu_planes_avx2(data, slopes, plane) };
-        return;
-    }
-    prelu_planes_portable(data, slopes, plane);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn prelu_planes_avx2(data: &mut [f32], slopes: &[f32], plane: usize) {
-    prelu_planes_portable(data, slopes, plane)
+with_avx2! {
+    /// Applies `slopes[c]` to consecutive planes of `plane` values, channel after channel.
+    pub fn prelu_planes(data: &mut [f32], slopes: &[f32], plane: usize) = prelu_planes_portable;
 }
 
 #[inline(always)]

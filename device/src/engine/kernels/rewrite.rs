@@ -33,21 +33,31 @@ enum Site {
 
 /// Rewrites a decluttered model. Sites that do not match exactly (other dtypes, dilations,
 /// asymmetric padding, symbolic shapes) are left to tract.
-pub fn rewrite(mut model: TypedModel) -> TractResult<(TypedModel, Rewrites)> {
+pub fn rewrite(model: TypedModel) -> TractResult<(TypedModel, Rewrites)> {
     let mut done = Rewrites::default();
-    // One site per round, then compaction, so successor counts never include nodes a patch
-    // left behind.
-    while let Some((patch, site)) = next_site(&model)? {
+    let model = patch_until_done(model, next_site, |site| match site {
+        Site::Depthwise => done.depthwise += 1,
+        Site::PRelu => done.prelu += 1,
+        Site::Fused => done.fused += 1,
+        Site::Softmax => done.softmax += 1,
+    })?;
+    Ok((model, done))
+}
+
+/// Applies the site `next` finds until it finds none, telling `count` what each one was.
+/// One site per round, then compaction, so successor counts never include nodes a patch left
+/// behind.
+fn patch_until_done<S>(
+    mut model: TypedModel,
+    next: impl Fn(&TypedModel) -> TractResult<Option<(TypedModelPatch, S)>>,
+    mut count: impl FnMut(S),
+) -> TractResult<TypedModel> {
+    while let Some((patch, site)) = next(&model)? {
         patch.apply(&mut model)?;
         model = model.into_compact()?;
-        match site {
-            Site::Depthwise => done.depthwise += 1,
-            Site::PRelu => done.prelu += 1,
-            Site::Fused => done.fused += 1,
-            Site::Softmax => done.softmax += 1,
-        }
+        count(site);
     }
-    Ok((model, done))
+    Ok(model)
 }
 
 fn next_site(model: &TypedModel) -> TractResult<Option<(TypedModelPatch, Site)>> {
@@ -71,42 +81,27 @@ fn next_site(model: &TypedModel) -> TractResult<Option<(TypedModelPatch, Site)>>
 /// Makes every float 1x1 convolution (stride 1, no padding) an int8 one: our quantize op,
 /// tract's i8 x i8 -> i32 matrix product, our dequantize op. Runs on the typed model before
 /// decluttering, while the convolutions are still `Conv` ops with constant weights.
-pub fn rewrite_int8(mut model: TypedModel) -> TractResult<(TypedModel, usize)> {
+pub fn rewrite_int8(model: TypedModel) -> TractResult<(TypedModel, usize)> {
     let mut done = 0;
-    loop {
-        let mut found = None;
+    let next = |model: &TypedModel| -> TractResult<Option<(TypedModelPatch, ())>> {
         for node in model.nodes() {
-            if let Some(patch) = int8_site(&model, node)? {
-                found = Some(patch);
-                break;
+            if let Some(patch) = int8_site(model, node)? {
+                return Ok(Some((patch, ())));
             }
         }
-        let Some(patch) = found else { break };
-        patch.apply(&mut model)?;
-        model = model.into_compact()?;
-        done += 1;
-    }
+        Ok(None)
+    };
+    let model = patch_until_done(model, next, |()| done += 1)?;
     Ok((model, done))
 }
 
 fn int8_site(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TypedModelPatch>> {
-    let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
+    let Some(conv) = float_conv(node) else { return Ok(None) };
     let spec = &conv.pool_spec;
-    let ones = |v: Option<&TVec<usize>>| v.is_none_or(|v| v.iter().all(|&d| d == 1));
-    let no_pad = match &spec.padding {
-        PaddingSpec::Valid => true,
-        PaddingSpec::Explicit(before, after) => before.iter().chain(after).all(|&p| p == 0),
-        _ => false,
-    };
-    let pointwise = conv.q_params.is_none()
-        && conv.group == 1
-        && conv.kernel_fmt == KernelFormat::OIHW
-        && matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+    let pointwise = conv.group == 1
         && spec.kernel_shape.iter().all(|&k| k == 1)
-        && ones(spec.strides.as_ref())
-        && ones(spec.dilations.as_ref())
-        && no_pad
-        && node.inputs.len() == 3;
+        && spec.strides.as_ref().is_none_or(|s| s.iter().all(|&s| s == 1))
+        && uniform_padding(&spec.padding) == Some(0);
     if !pointwise {
         return Ok(None);
     }
@@ -125,11 +120,7 @@ fn int8_site(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TypedMo
     else {
         return Ok(None);
     };
-    let bias = match bias.len() {
-        1 => vec![bias[0]; co],
-        n if n == co => bias,
-        _ => return Ok(None),
-    };
+    let Some(bias) = per_channel(bias, co) else { return Ok(None) };
     if kernel.len() != co * ci || in_shape[r - 3] != ci {
         return Ok(None);
     }
@@ -150,18 +141,11 @@ fn int8_site(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TypedMo
 /// A float `Conv` with one filter per channel, square kernel, equal strides of 1 or 2,
 /// no dilation and the same padding on every side.
 fn depthwise_site(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TypedModelPatch>> {
-    let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
+    let Some(conv) = float_conv(node) else { return Ok(None) };
     let spec = &conv.pool_spec;
     let channels = spec.input_channels;
-    let plain = conv.q_params.is_none()
-        && conv.kernel_fmt == KernelFormat::OIHW
-        && conv.group == channels
-        && spec.output_channels == channels
-        && channels > 1
-        && matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
-        && node.inputs.len() == 3
-        && spec.dilations.as_ref().is_none_or(|d| d.iter().all(|&d| d == 1));
-    if !plain || spec.kernel_shape.len() != 2 || spec.kernel_shape[0] != spec.kernel_shape[1] {
+    let depthwise = conv.group == channels && spec.output_channels == channels && channels > 1;
+    if !depthwise || spec.kernel_shape.len() != 2 || spec.kernel_shape[0] != spec.kernel_shape[1] {
         return Ok(None);
     }
     let stride = match spec.strides.as_deref() {
@@ -169,11 +153,7 @@ fn depthwise_site(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Ty
         Some([a, b]) if a == b && (1..=2).contains(a) => *a,
         _ => return Ok(None),
     };
-    let pad = match &spec.padding {
-        PaddingSpec::Valid => 0,
-        PaddingSpec::Explicit(before, after) if before.iter().chain(after).all(|&p| p == before[0]) => before[0],
-        _ => return Ok(None),
-    };
+    let Some(pad) = uniform_padding(&spec.padding) else { return Ok(None) };
     let input = model.outlet_fact(node.inputs[0])?;
     if input.datum_type != f32::datum_type() || input.shape.as_concrete().is_none() {
         return Ok(None);
@@ -182,11 +162,7 @@ fn depthwise_site(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Ty
         return Ok(None);
     };
     let k = spec.kernel_shape[0];
-    let bias = match bias.len() {
-        1 => vec![bias[0]; channels],
-        n if n == channels => bias,
-        _ => return Ok(None),
-    };
+    let Some(bias) = per_channel(bias, channels) else { return Ok(None) };
     if kernel.len() != channels * k * k {
         return Ok(None);
     }
@@ -259,6 +235,40 @@ fn softmax_site(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Type
         return Ok(None);
     }
     Ok(Some(TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], RowSoftmax)?))
+}
+
+/// A float convolution in the layout our operators take: OIHW kernel, channel-first data,
+/// undilated, with its kernel and bias as inputs.
+fn float_conv(node: &TypedNode) -> Option<&Conv> {
+    let conv = node.op_as::<Conv>()?;
+    let spec = &conv.pool_spec;
+    let plain = conv.q_params.is_none()
+        && conv.kernel_fmt == KernelFormat::OIHW
+        && matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+        && node.inputs.len() == 3
+        && spec.dilations.as_ref().is_none_or(|d| d.iter().all(|&d| d == 1));
+    plain.then_some(conv)
+}
+
+/// The padding when it is the same on every side (0 for `Valid`); `None` otherwise.
+fn uniform_padding(padding: &PaddingSpec) -> Option<usize> {
+    match padding {
+        PaddingSpec::Valid => Some(0),
+        PaddingSpec::Explicit(before, after) => {
+            let p = before.first().copied().unwrap_or(0);
+            before.iter().chain(after).all(|&q| q == p).then_some(p)
+        }
+        _ => None,
+    }
+}
+
+/// A bias of one value per channel, or one value for all; `None` for any other length.
+fn per_channel(bias: Vec<f32>, channels: usize) -> Option<Vec<f32>> {
+    match bias.len() {
+        1 => Some(vec![bias[0]; channels]),
+        n if n == channels => Some(bias),
+        _ => None,
+    }
 }
 
 /// The name of a binary elementwise op (`Add`, `Max`, ...), if the node is one.
