@@ -50,15 +50,20 @@ def grey(rgb):
     return 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
 
 
+LANDMARK_CROP_SIDE = 0.9
+LANDMARK_CROP_SHIFT_DOWN = 0.1
+
+
 def landmark_crop_geometry(box):
     """Square landmark crop from a pixel box (x1, y1, x2, y2) -> (x0, y0, n), continuous.
 
-    Side = box height, centred on the box. Not rounded: rounding makes the landmarks jump
-    when the box moves by a fraction of a pixel.
+    Side = 0.9 box heights, centred 0.1 box heights below the box centre (SPEC.md d). Not
+    rounded: rounding makes the landmarks jump when the box moves by a fraction of a pixel.
     """
     x1, y1, x2, y2 = (float(v) for v in box)
-    n = max(y2 - y1, 1.0)
-    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    h = max(y2 - y1, 1.0)
+    n = LANDMARK_CROP_SIDE * h
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0 + LANDMARK_CROP_SHIFT_DOWN * h
     return cx - n / 2.0, cy - n / 2.0, n
 
 

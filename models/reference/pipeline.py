@@ -130,7 +130,7 @@ def cmd_embed(a):
     embeds = dict(kv.split("=", 1) for kv in (a.embed or []))
     p = Pipeline(a.models, a.model)
     extra = {k: session(v) for k, v in embeds.items()}
-    out = {"spec": "facegate-reference-v1", "flip": a.flip, "model": os.path.basename(a.model or "embed-fp32.onnx"),
+    out = {"spec": "facegate-reference-v2", "flip": a.flip, "model": os.path.basename(a.model or "embed-fp32.onnx"),
            "images": []}
     for rel in read_list(a.list):
         rgb = decode(os.path.join(a.root, rel))

@@ -28,13 +28,23 @@ pub struct Crop {
     pub side: f32,
 }
 
+/// Side of the landmark crop, as a share of the detector box's height.
+pub const CROP_SIDE: f32 = 0.9;
+/// Downward shift of the crop centre from the box centre, as a share of the box's height.
+pub const CROP_SHIFT_DOWN: f32 = 0.1;
+
 impl Crop {
-    /// A square with the box's height as side, centred on the box (the model was trained so).
+    /// A square of 0.9 box heights, centred 0.1 box heights below the box centre. UltraFace
+    /// boxes run from the hairline to the chin; the landmark net localises best on a crop
+    /// centred nearer the nose. Chosen on a development set of LFW images outside View 2
+    /// (d' of genuine/impostor cosines 6.23 -> 6.34, errors 31 -> 22 of 6,000; the whole
+    /// plateau 0.85-1.0 x 0.05-0.15 does as well), then checked once on View 2 (d' 6.06 ->
+    /// 6.12, AUC 0.99920 -> 0.99933); see models/reference/SPEC.md.
     pub fn around(face: &FaceBox) -> Crop {
-        let s = face.height();
+        let h = face.height().max(1.0);
         let (cx, cy) = face.centre();
-        let side = s.max(1.0);
-        Crop { x0: cx - side / 2.0, y0: cy - side / 2.0, side }
+        let side = CROP_SIDE * h;
+        Crop { x0: cx - side / 2.0, y0: cy + CROP_SHIFT_DOWN * h - side / 2.0, side }
     }
 }
 
@@ -84,12 +94,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crop_is_square_on_box_height() {
+    fn crop_is_a_square_below_the_box_centre() {
+        // 60 px box: side 54, centre (30, 50 + 6).
         let face = FaceBox { x1: 10.0, y1: 20.0, x2: 50.0, y2: 80.0, score: 1.0 };
-        assert_eq!(Crop::around(&face), Crop { x0: 0.0, y0: 20.0, side: 60.0 });
+        let c = Crop::around(&face);
+        assert!((c.side - 54.0).abs() < 1e-4 && (c.x0 - 3.0).abs() < 1e-4 && (c.y0 - 29.0).abs() < 1e-4, "{c:?}");
+        // Sub-pixel box changes move the crop continuously.
         let face = FaceBox { x1: 10.5, y1: 20.0, x2: 50.0, y2: 80.3, score: 1.0 };
         let c = Crop::around(&face);
-        assert!((c.side - 60.3).abs() < 1e-4 && (c.x0 - 0.1).abs() < 1e-4 && (c.y0 - 20.0).abs() < 1e-4);
+        assert!((c.side - 54.27).abs() < 1e-4 && (c.x0 - 3.115).abs() < 1e-4 && (c.y0 - 29.045).abs() < 1e-4, "{c:?}");
     }
 
     #[test]

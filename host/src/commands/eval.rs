@@ -29,6 +29,9 @@ pub struct EvalPairsArgs {
     /// images (identity = parent folder) and write it here (TOML).
     #[arg(long)]
     pub calibration_out: Option<PathBuf>,
+    /// Write every pair's score here (tab-separated: fold, same, score, a, b), for error analysis.
+    #[arg(long)]
+    pub scores: Option<PathBuf>,
 }
 
 /// The figures `eval pairs` reports.
@@ -87,6 +90,9 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
             (p.fold, s, p.same)
         })
         .collect();
+    if let Some(path) = &args.scores {
+        write_scores(path, &pairs, &scored).with_context(|| format!("writing {}", path.display()))?;
+    }
     let genuine: Vec<f32> = scored.iter().filter(|p| p.2).map(|p| p.1).collect();
     let impostor: Vec<f32> = scored.iter().filter(|p| !p.2).map(|p| p.1).collect();
     let kfold = metrics::kfold_accuracy(&scored);
@@ -119,6 +125,16 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
         );
     }
     Ok(report)
+}
+
+fn write_scores(path: &Path, pairs: &[pairs::Pair], scored: &[(usize, f32, bool)]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "fold\tsame\tscore\ta\tb")?;
+    for (p, (fold, score, same)) in pairs.iter().zip(scored) {
+        writeln!(out, "{fold}\t{}\t{score:.6}\t{}\t{}", u8::from(*same), p.a.display(), p.b.display())?;
+    }
+    out.flush()
 }
 
 pub fn print(report: &PairsReport, json: bool) -> Result<()> {
