@@ -28,7 +28,9 @@ fn rig(settings: Settings, enrolled: usize) -> Option<Rig> {
     let mut store = TemplateStore::open(&tmp.path().join("store"), &engine.embedding_id).expect("store");
     for (i, (name, photos)) in people.iter().take(enrolled).enumerate() {
         let face = engine.process_file(&photos[0], FacePolicy::Single, &QualityGate::ENROL).expect("enrol photo");
-        let v: [f32; EMBEDDING_DIM] = face.embedding.as_slice().try_into().expect("512-d");
+        // As `facegate enroll` makes templates: with the mirror image.
+        let template = engine.embed_with_mirror(&face.observation).expect("template");
+        let v: [f32; EMBEDDING_DIM] = template.as_slice().try_into().expect("512-d");
         let t = Template {
             id: 100 + i as u32,
             person_id: 1 + i as u32,

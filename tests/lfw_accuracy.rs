@@ -15,6 +15,8 @@ fn lfw_view2_accuracy_meets_the_bar() {
         json: true,
         plot: None,
         calibration_out: None,
+        no_second_look: false,
+        scores: None,
     };
     let report = eval::run(&engine, &args).expect("eval runs");
     eprintln!(
@@ -25,9 +27,14 @@ fn lfw_view2_accuracy_meets_the_bar() {
     );
     assert_eq!(report.pairs, 6000);
     assert_eq!(report.no_face, 0, "images without a face: {:?}", report.no_face_images);
-    // Measured: 99.333% (int8 compute; fp32 99.35%, int8w folded to f32 99.43%). The engine
-    // issue's bar is 99.45%; until it is reached this guards the measured level against
-    // regressions (one pair of 6,000 is 0.017 points).
-    assert!(report.accuracy >= 0.9930, "accuracy {:.4} below the measured 99.33%", report.accuracy);
+    // Measured: 99.467% (int8 compute, second look on 309 of 6,000 pairs; one pass only
+    // 99.43%). The engine issue's bar is 99.45%; one pair of 6,000 is 0.017 points.
+    assert!(report.accuracy >= 0.9945, "accuracy {:.4} below the 99.45% bar", report.accuracy);
+    // The second look is for the few pairs too close to call, not a second pass over everything.
+    assert!(
+        report.second_look_pairs > 0 && report.second_look_pairs < 600,
+        "{} second looks",
+        report.second_look_pairs
+    );
     assert!(report.tar_at_far_1e_3 >= 0.985, "TAR@FAR=1e-3 {:.4} below 98.5%", report.tar_at_far_1e_3);
 }

@@ -120,3 +120,32 @@ fn unknown_compute_in_the_manifest_is_refused() {
     let net = Net::from_manifest(&manifest, &entry, &shape, Kernels::Own).expect("int8 landmarks load");
     assert!(net.rewrites.int8 > 0, "{:?}", net.rewrites);
 }
+
+/// The second look embeds the face with its mirror image: a left-right symmetric crop is its
+/// own mirror, so nothing changes; any other crop changes. Only scores too close to call get
+/// one, and never when every embedding is mirrored already.
+#[test]
+fn second_look_mirrors_left_right_and_only_near_the_threshold() {
+    use facegate_device::engine::{Engine, EngineConfig};
+    use image::{Rgb, RgbImage};
+    let engine = Engine::load(&EngineConfig::default()).expect("engine");
+    let symmetric = RgbImage::from_fn(112, 112, |x, y| {
+        let d = x.min(111 - x);
+        Rgb([(d * 4 + y) as u8, (y * 2) as u8, ((d * y) % 251) as u8])
+    });
+    let single = engine.embedder.embed(&symmetric).expect("embed");
+    let mirrored = engine.embedder.embed_with_mirror(&symmetric).expect("embed with mirror");
+    assert!(single.cosine(&mirrored) > 0.99999, "symmetric crop: {}", single.cosine(&mirrored));
+    // Shift the pattern sideways: no longer symmetric, so the mirror pass must change the result.
+    let skewed = RgbImage::from_fn(112, 112, |x, y| *symmetric.get_pixel((x + 9).min(111), y));
+    let single = engine.embedder.embed(&skewed).expect("embed");
+    let mirrored = engine.embedder.embed_with_mirror(&skewed).expect("embed with mirror");
+    assert!(single.cosine(&mirrored) < 0.9999, "skewed crop: {}", single.cosine(&mirrored));
+
+    let c = engine.calibration.as_ref().expect("the shipped variant has a calibration");
+    let even_odds = (-c.logistic_b / c.logistic_a) as f32;
+    assert!(engine.needs_second_look(even_odds) && engine.needs_second_look(c.threshold_for_far(1e-3)));
+    assert!(!engine.needs_second_look(0.0) && !engine.needs_second_look(0.8) && !engine.needs_second_look(-1.0));
+    let always = Engine::load(&EngineConfig { flip: true, ..EngineConfig::default() }).expect("engine");
+    assert!(!always.needs_second_look(even_odds), "flip embeds every face mirrored already");
+}

@@ -26,9 +26,10 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Embeds every `root/path` (subject face, no quality gate) using `threads` workers.
-pub fn embed_files(engine: &Engine, root: &Path, paths: &[PathBuf], threads: usize) -> Vec<Embedded> {
-    let bar = progress(paths.len(), "embedding");
+/// Embeds every `root/path` (subject face, no quality gate) using `threads` workers; with
+/// `mirrored`, each face is embedded with its mirror image ([`Engine::embed_with_mirror`]).
+pub fn embed_files(engine: &Engine, root: &Path, paths: &[PathBuf], threads: usize, mirrored: bool) -> Vec<Embedded> {
+    let bar = progress(paths.len(), if mirrored { "second look" } else { "embedding" });
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Embedded>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
     std::thread::scope(|s| {
@@ -38,7 +39,13 @@ pub fn embed_files(engine: &Engine, root: &Path, paths: &[PathBuf], threads: usi
                 let Some(path) = paths.get(i) else { break };
                 let start = Instant::now();
                 let result =
-                    engine.process_file(&root.join(path), FacePolicy::Subject, &QualityGate::NONE).map(|r| r.embedding);
+                    engine.process_file(&root.join(path), FacePolicy::Subject, &QualityGate::NONE).and_then(|r| {
+                        if mirrored {
+                            engine.embed_with_mirror(&r.observation)
+                        } else {
+                            Ok(r.embedding)
+                        }
+                    });
                 let millis = start.elapsed().as_secs_f64() * 1e3;
                 if let Ok(mut slots) = results.lock() {
                     slots[i] = Some(Embedded { path: path.clone(), result, millis });

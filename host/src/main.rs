@@ -17,8 +17,8 @@ struct Cli {
     /// Embedding model variant from the manifest (e.g. int8, fp32).
     #[arg(long, global = true)]
     model: Option<String>,
-    /// Also embed the mirrored face and sum (twice the embedding cost; on LFW: better TAR at
-    /// FAR 1e-3, slightly lower 10-fold accuracy).
+    /// Embed every face together with its mirror image (twice the embedding cost). By default
+    /// only templates and probes too close to call get this (the second look).
     #[arg(long, global = true)]
     flip: bool,
     /// The registry (SQLite): people, templates, paired devices. Default: the user's data directory.

@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 const GRID_LO: f32 = -0.3;
+
+/// A single-pass score whose "same person" probability lies strictly inside this band is too
+/// close to call: the probe gets a second look (embedded with its mirror image). With the
+/// shipped calibration the band is cosine 0.15-0.42, about 5% of LFW's View 2 pairs, and holds
+/// every decision threshold from FAR 1e-2 to 1e-5.
+pub const SECOND_LOOK_BAND: (f64, f64) = (0.02, 0.98);
 const GRID_HI: f32 = 1.0;
 const GRID_STEP: f32 = 0.0025;
 
@@ -85,6 +91,12 @@ impl Calibration {
     pub fn frr_at(&self, score: f32) -> f64 {
         let i = self.scores.partition_point(|&s| s < score);
         self.frr.get(i).copied().unwrap_or(1.0)
+    }
+
+    /// Whether `score` falls in [`SECOND_LOOK_BAND`].
+    pub fn too_close_to_call(&self, score: f32) -> bool {
+        let p = self.probability(score);
+        p > SECOND_LOOK_BAND.0 && p < SECOND_LOOK_BAND.1
     }
 
     /// Calibrated probability that the two faces are the same person (equal priors).
@@ -177,6 +189,21 @@ mod tests {
         assert!(even_odds > 0.2 && even_odds < 0.5, "{even_odds}");
         assert!(c.probability(0.3) < c.probability(0.31));
         assert!(c.frr_at(0.7) > 0.4 && c.frr_at(0.7) < 0.6);
+    }
+
+    #[test]
+    fn second_look_band_surrounds_the_even_odds_score_only() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let genuine = gaussian(&mut rng, 0.7, 0.1, 5000);
+        let impostor = gaussian(&mut rng, 0.05, 0.08, 20000);
+        let c = Calibration::fit(&genuine, &impostor, "test", "synthetic");
+        let even_odds = (-c.logistic_b / c.logistic_a) as f32;
+        assert!(c.too_close_to_call(even_odds));
+        // The FAR 1e-3 threshold is inside; clear impostors and clear genuine scores are not.
+        assert!(c.too_close_to_call(c.threshold_for_far(1e-3)));
+        assert!(!c.too_close_to_call(0.05) && !c.too_close_to_call(0.7) && !c.too_close_to_call(-1.0));
+        let inside = |v: &[f32]| v.iter().filter(|&&s| c.too_close_to_call(s)).count() as f64 / v.len() as f64;
+        assert!(inside(&impostor) < 0.1 && inside(&genuine) < 0.1, "{} {}", inside(&impostor), inside(&genuine));
     }
 
     #[test]

@@ -190,6 +190,18 @@ impl Engine {
         Ok(FaceResult { observation, embedding, others })
     }
 
+    /// Whether a single-pass score is too close to call, so the probe deserves a second look
+    /// with [`Engine::embed_with_mirror`]. Never without a calibration, nor when every
+    /// embedding is mirrored already (`flip`).
+    pub fn needs_second_look(&self, score: f32) -> bool {
+        !self.embedder.flip && self.calibration.as_ref().is_some_and(|c| c.too_close_to_call(score))
+    }
+
+    /// The observed face embedded with its mirror image (see [`embed::Embedder::embed_with_mirror`]).
+    pub fn embed_with_mirror(&self, observation: &Observation) -> Result<Embedding> {
+        self.embedder.embed_with_mirror(&observation.aligned)
+    }
+
     /// Loads the optional liveness net (kept out of [`Engine::load`]: it is off by default).
     pub fn load_liveness(&self) -> Result<liveness::LivenessNet> {
         let entry = self.manifest.find("liveness", None)?;

@@ -14,6 +14,16 @@ pub enum Vote {
     NoMatch { best: f32 },
 }
 
+impl Vote {
+    /// The score this vote rests on.
+    pub fn score(&self) -> f32 {
+        match *self {
+            Vote::Match { score, .. } => score,
+            Vote::NoMatch { best } => best,
+        }
+    }
+}
+
 /// A consensus reached on a track.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Verdict {

@@ -49,6 +49,8 @@ pub struct KioskStats {
     pub frames: u64,
     pub dropped: u64,
     pub embedded: u64,
+    /// Probes too close to call on one pass, embedded again with their mirror image.
+    pub second_looks: u64,
     pub decisions: Vec<DecisionRecord>,
     pub busy: Duration,
     pub wall: Duration,
@@ -309,7 +311,12 @@ impl<'e> Kiosk<'e> {
         let embedding = self.engine.embedder.embed(&observation.aligned)?;
         self.stats.embedded += 1;
         let threshold = settings.cosine_threshold(self.core.calibration.as_ref())?;
-        let vote = self.vote(&embedding, threshold);
+        let mut vote = self.vote(&embedding, threshold);
+        if self.engine.needs_second_look(vote.score()) {
+            let steadier = self.engine.embed_with_mirror(&observation)?;
+            self.stats.second_looks += 1;
+            vote = self.vote(&steadier, threshold);
+        }
         let Some(track) = &mut self.track else { return Ok(()) };
         let Some(verdict) = track.consensus.push(vote) else { return Ok(()) };
         let liveness = (!track.liveness.is_empty())

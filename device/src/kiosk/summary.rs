@@ -9,6 +9,7 @@ pub struct Summary {
     pub frames: u64,
     pub dropped: u64,
     pub embedded: u64,
+    pub second_looks: u64,
     /// Frames per second of processing time (what the pipeline can sustain).
     pub fps_capacity: f64,
     /// Frames per second of wall time (includes waiting for the source).
@@ -45,6 +46,7 @@ impl Summary {
             frames: s.frames,
             dropped: s.dropped,
             embedded: s.embedded,
+            second_looks: s.second_looks,
             fps_capacity: per_s(s.busy),
             fps_wall: per_s(s.wall),
             granted: count(Decision::Granted),
@@ -64,10 +66,11 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} frames ({} embedded, {} dropped), {:.1} fps capacity; granted {}, denied {}, unknown {}, \
+            "{} frames ({} embedded, {} second looks, {} dropped), {:.1} fps capacity; granted {}, denied {}, unknown {}, \
              locked out {}, spoof {}; decision latency median {:.0} ms (p95 {:.0}), visit {:.0} ms (p95 {:.0})",
             self.frames,
             self.embedded,
+            self.second_looks,
             self.dropped,
             self.fps_capacity,
             self.granted,

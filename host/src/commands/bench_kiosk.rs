@@ -35,7 +35,9 @@ pub fn run(engine: &Engine, lfw: &Path) -> Result<Value> {
         let photos = &people[i * step];
         if i < ENROLLED {
             let Ok(face) = engine.process_file(&photos[0], FacePolicy::Single, &QualityGate::NONE) else { continue };
-            let v: [f32; EMBEDDING_DIM] = face.embedding.as_slice().try_into().context("512-d embedding")?;
+            // As `facegate enroll` makes templates: with the mirror image.
+            let template = engine.embed_with_mirror(&face.observation)?;
+            let v: [f32; EMBEDDING_DIM] = template.as_slice().try_into().context("512-d embedding")?;
             store.upsert(Template {
                 id: i as u32 + 1,
                 person_id: i as u32 + 1,

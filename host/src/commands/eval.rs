@@ -29,6 +29,10 @@ pub struct EvalPairsArgs {
     /// images (identity = parent folder) and write it here (TOML).
     #[arg(long)]
     pub calibration_out: Option<PathBuf>,
+    /// Score every pair from one pass per image only: no second look at pairs too close to
+    /// call (by default those are re-scored with both faces embedded with their mirror image).
+    #[arg(long)]
+    pub no_second_look: bool,
     /// Write every pair's score here (tab-separated: fold, same, score, a, b), for error analysis.
     #[arg(long)]
     pub scores: Option<PathBuf>,
@@ -41,6 +45,8 @@ pub struct PairsReport {
     pub pairs: usize,
     pub images: usize,
     pub no_face: usize,
+    /// Pairs too close to call on one pass, re-scored with mirrored embeddings.
+    pub second_look_pairs: usize,
     pub accuracy: f64,
     pub accuracy_std: f64,
     pub auc: f64,
@@ -64,7 +70,7 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
         bail!("images missing under {}: {:?} ...", args.root.display(), missing);
     }
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let embedded = batch::embed_files(engine, &args.root, &images, threads);
+    let embedded = batch::embed_files(engine, &args.root, &images, threads, false);
     let ms_per_image = embedded.iter().map(|e| e.millis).sum::<f64>() / embedded.len().max(1) as f64;
     let mut by_path: HashMap<&Path, &Embedding> = HashMap::new();
     let mut no_face_images = Vec::new();
@@ -80,7 +86,7 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
         }
     }
     // A pair with an unusable image counts as a rejection (score -1), as in the usual protocol.
-    let scored: Vec<(usize, f32, bool)> = pairs
+    let mut scored: Vec<(usize, f32, bool)> = pairs
         .iter()
         .map(|p| {
             let s = match (by_path.get(p.a.as_path()), by_path.get(p.b.as_path())) {
@@ -90,6 +96,26 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
             (p.fold, s, p.same)
         })
         .collect();
+    // As the kiosk does: a pair too close to call on one pass is scored again with both faces
+    // embedded with their mirror image.
+    let close: Vec<usize> = if args.no_second_look {
+        Vec::new()
+    } else {
+        (0..pairs.len()).filter(|&i| scored[i].1 > -1.0 && engine.needs_second_look(scored[i].1)).collect()
+    };
+    if !close.is_empty() {
+        let mut again: Vec<PathBuf> = close.iter().flat_map(|&i| [pairs[i].a.clone(), pairs[i].b.clone()]).collect();
+        again.sort();
+        again.dedup();
+        let mirrored = batch::embed_files(engine, &args.root, &again, threads, true);
+        let by_path: HashMap<&Path, &Embedding> =
+            mirrored.iter().filter_map(|e| e.result.as_ref().ok().map(|emb| (e.path.as_path(), emb))).collect();
+        for &i in &close {
+            if let (Some(a), Some(b)) = (by_path.get(pairs[i].a.as_path()), by_path.get(pairs[i].b.as_path())) {
+                scored[i].1 = a.cosine(b);
+            }
+        }
+    }
     if let Some(path) = &args.scores {
         write_scores(path, &pairs, &scored).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -101,6 +127,7 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
         pairs: pairs.len(),
         images: images.len(),
         no_face: no_face_images.len(),
+        second_look_pairs: close.len(),
         accuracy: kfold.accuracy,
         accuracy_std: kfold.accuracy_std,
         auc: metrics::auc(&genuine, &impostor),
@@ -150,6 +177,7 @@ pub fn print(report: &PairsReport, json: bool) -> Result<()> {
     println!("TAR @ FAR 1e-3   {:.2}%", report.tar_at_far_1e_3 * 100.0);
     println!("TAR @ FAR 1e-2   {:.2}%", report.tar_at_far_1e_2 * 100.0);
     println!("no face          {}", report.no_face);
+    println!("second looks     {} pairs too close to call on one pass", report.second_look_pairs);
     println!("ms per image     {:.1}", report.ms_per_image);
     Ok(())
 }

@@ -4,7 +4,7 @@ use crate::registry::Registry;
 use anyhow::{Context, Result};
 use clap::Args;
 use facegate_device::engine::embed::dot;
-use facegate_device::engine::{Engine, FacePolicy, QualityGate};
+use facegate_device::engine::{Embedding, Engine, FacePolicy, QualityGate};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -28,11 +28,20 @@ pub fn run(registry: &Registry, engine: &Engine, args: &IdentifyArgs) -> Result<
     let face = engine
         .process_file(&args.photo, FacePolicy::Subject, &QualityGate::VERIFY)
         .with_context(|| args.photo.display().to_string())?;
-    let mut best: BTreeMap<u32, f32> = BTreeMap::new();
-    for t in registry.templates(&engine.embedding_id)? {
-        let s = dot(face.embedding.as_slice(), &t.embedding);
-        let e = best.entry(t.person_id).or_insert(f32::MIN);
-        *e = e.max(s);
+    let templates = registry.templates(&engine.embedding_id)?;
+    let best_per_person = |probe: &Embedding| {
+        let mut best: BTreeMap<u32, f32> = BTreeMap::new();
+        for t in &templates {
+            let e = best.entry(t.person_id).or_insert(f32::MIN);
+            *e = e.max(dot(probe.as_slice(), &t.embedding));
+        }
+        best
+    };
+    let mut best = best_per_person(&face.embedding);
+    // As the kiosk does: a best score too close to call gets a second look.
+    let top = best.values().copied().fold(f32::MIN, f32::max);
+    if !best.is_empty() && engine.needs_second_look(top) {
+        best = best_per_person(&engine.embed_with_mirror(&face.observation)?);
     }
     let mut ranked: Vec<(String, f32)> = best
         .into_iter()

@@ -29,7 +29,12 @@ pub fn run(engine: &Engine, args: &VerifyArgs) -> Result<bool> {
         engine.process_file(p, FacePolicy::Subject, &QualityGate::VERIFY).with_context(|| format!("{}", p.display()))
     };
     let (a, b) = (embed(&args.a)?, embed(&args.b)?);
-    let score = a.embedding.cosine(&b.embedding);
+    let mut score = a.embedding.cosine(&b.embedding);
+    // Too close to call on one pass: look again with both faces embedded with their mirror image.
+    let second_look = engine.needs_second_look(score);
+    if second_look {
+        score = engine.embed_with_mirror(&a.observation)?.cosine(&engine.embed_with_mirror(&b.observation)?);
+    }
     let threshold = calibration.threshold_for_far(args.far);
     let same = score >= threshold;
     let probability = calibration.probability(score);
@@ -41,11 +46,15 @@ pub fn run(engine: &Engine, args: &VerifyArgs) -> Result<bool> {
             "far_target": args.far,
             "same": same,
             "decision": if same { "same" } else { "different" },
+            "second_look": second_look,
             "model": engine.embedding_id,
         });
         println!("{out}");
     } else {
-        println!("score        {score:.4}");
+        println!(
+            "score        {score:.4}{}",
+            if second_look { " (second look: faces embedded with their mirror image)" } else { "" }
+        );
         println!("probability  {:.1}% same person", probability * 100.0);
         println!("threshold    {threshold:.4} (FAR {:.0e})", args.far);
         println!("decision     {}", if same { "SAME person" } else { "DIFFERENT people" });
