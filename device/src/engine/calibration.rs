@@ -170,12 +170,18 @@ mod tests {
         (0..n).map(|_| mean + sd * ((0..12).map(|_| rng.gen::<f32>()).sum::<f32>() - 6.0)).collect()
     }
 
-    #[test]
-    fn threshold_meets_the_far_target_and_probability_is_monotone() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    /// Face-like score distributions: (genuine, impostor, their calibration).
+    fn synthetic(seed: u64) -> (Vec<f32>, Vec<f32>, Calibration) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let genuine = gaussian(&mut rng, 0.7, 0.1, 5000);
         let impostor = gaussian(&mut rng, 0.05, 0.08, 20000);
         let c = Calibration::fit(&genuine, &impostor, "test", "synthetic");
+        (genuine, impostor, c)
+    }
+
+    #[test]
+    fn threshold_meets_the_far_target_and_probability_is_monotone() {
+        let (_, impostor, c) = synthetic(3);
         for target in [1e-2, 1e-3] {
             let t = c.threshold_for_far(target);
             let measured = impostor.iter().filter(|&&s| s >= t).count() as f64 / impostor.len() as f64;
@@ -193,10 +199,7 @@ mod tests {
 
     #[test]
     fn second_look_band_surrounds_the_even_odds_score_only() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-        let genuine = gaussian(&mut rng, 0.7, 0.1, 5000);
-        let impostor = gaussian(&mut rng, 0.05, 0.08, 20000);
-        let c = Calibration::fit(&genuine, &impostor, "test", "synthetic");
+        let (genuine, impostor, c) = synthetic(5);
         let even_odds = (-c.logistic_b / c.logistic_a) as f32;
         assert!(c.too_close_to_call(even_odds));
         // The FAR 1e-3 threshold is inside; clear impostors and clear genuine scores are not.
