@@ -1,6 +1,7 @@
 //! Host and device over a serial line: a `socat` pseudo-terminal pair stands in for the USB
 //! cable. Pair, enrol from LFW, sync, and follow decisions, all over the pty.
 
+use facegate_device::engine::{Engine, EngineConfig, FacePolicy, QualityGate};
 use facegate_e2e::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
 use facegate_host::commands::demo::FrameWriter;
 use std::io::{BufRead, BufReader};
@@ -80,8 +81,15 @@ fn enrol_sync_and_follow_events_over_a_pty_pair() {
     // Frames: each visitor once, separated by blank frames.
     let blank = image::RgbImage::from_pixel(250, 250, image::Rgb([128, 128, 128]));
     let mut writer = FrameWriter { dir: frames.clone(), next: 0 };
-    // (Photo 1 of this stranger is a profile the kiosk rightly declines to judge.)
-    for photo in [&alice.1[1], &bob.1[1], &stranger.1[1]] {
+    // A visitor faces the door camera: show the stranger's first photo the verification gate
+    // accepts (some LFW photos are profiles the kiosk rightly declines to judge).
+    let engine = Engine::load(&EngineConfig::default()).expect("engine");
+    let stranger_photo = stranger
+        .1
+        .iter()
+        .find(|p| engine.process_file(p, FacePolicy::Subject, &QualityGate::VERIFY).is_ok())
+        .expect("a usable photo of the stranger");
+    for photo in [&alice.1[1], &bob.1[1], stranger_photo] {
         let img = image::open(photo).expect("photo").to_rgb8();
         for f in [&img, &blank, &blank, &blank] {
             writer.put(f).expect("frame");
