@@ -74,13 +74,7 @@ def _box(rel):
 def _embed(job):
     rel, box, side, shift = job
     rgb = pipeline.decode(os.path.join(ROOT, rel))
-    x1, y1, x2, y2 = box
-    h = max(y2 - y1, 1.0)
-    n = side * h
-    x0, y0 = (x1 + x2) / 2 - n / 2, (y1 + y2) / 2 + shift * h - n / 2
-    inp = imgproc.landmark_input(imgproc.grey(rgb), x0, y0, n).astype(np.float32)[None, None]
-    out = P.lmk.run(["output"], {"input": inp})[0].reshape(68, 2).astype(np.float64)
-    l68 = np.stack([x0 + out[:, 0] * n, y0 + out[:, 1] * n], axis=1)
+    l68 = P.landmarks(rgb, box, side=side, shift_down=shift)
     return P.embed_crop(P.align(rgb, imgproc.five_points(l68)))
 
 

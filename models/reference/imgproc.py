@@ -54,16 +54,17 @@ LANDMARK_CROP_SIDE = 0.9
 LANDMARK_CROP_SHIFT_DOWN = 0.1
 
 
-def landmark_crop_geometry(box):
+def landmark_crop_geometry(box, side=LANDMARK_CROP_SIDE, shift_down=LANDMARK_CROP_SHIFT_DOWN):
     """Square landmark crop from a pixel box (x1, y1, x2, y2) -> (x0, y0, n), continuous.
 
-    Side = 0.9 box heights, centred 0.1 box heights below the box centre (SPEC.md d). Not
-    rounded: rounding makes the landmarks jump when the box moves by a fraction of a pixel.
+    Side = 0.9 box heights, centred 0.1 box heights below the box centre (SPEC.md d; other
+    values only for crop_sweep.py). Not rounded: rounding makes the landmarks jump when the box
+    moves by a fraction of a pixel.
     """
     x1, y1, x2, y2 = (float(v) for v in box)
     h = max(y2 - y1, 1.0)
-    n = LANDMARK_CROP_SIDE * h
-    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0 + LANDMARK_CROP_SHIFT_DOWN * h
+    n = side * h
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0 + shift_down * h
     return cx - n / 2.0, cy - n / 2.0, n
 
 

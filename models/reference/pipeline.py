@@ -87,9 +87,9 @@ class Pipeline:
         return min((f for f in faces if area(f[0]) >= 0.25 * largest), key=lambda f: (dist(f[0]), -area(f[0])))
 
     # d
-    def landmarks(self, rgb, box):
+    def landmarks(self, rgb, box, **crop):
         g = imgproc.grey(rgb)
-        x0, y0, n = imgproc.landmark_crop_geometry(box)
+        x0, y0, n = imgproc.landmark_crop_geometry(box, **crop)
         inp = imgproc.landmark_input(g, x0, y0, n).astype(np.float32)[None, None]
         out = self.lmk.run(["output"], {"input": inp})[0].reshape(68, 2).astype(np.float64)
         return np.stack([x0 + out[:, 0] * n, y0 + out[:, 1] * n], axis=1)
