@@ -29,7 +29,7 @@ fn rig(settings: Settings, enrolled: usize) -> Option<Rig> {
     for (i, (name, photos)) in people.iter().take(enrolled).enumerate() {
         let face = engine.process_file(&photos[0], FacePolicy::Single, &QualityGate::ENROL).expect("enrol photo");
         // As `facegate enroll` makes templates: with the mirror image.
-        let template = engine.embed_with_mirror(&face.observation).expect("template");
+        let template = engine.embed_with_mirror(&face.observation, &face.embedding).expect("template");
         let v: [f32; EMBEDDING_DIM] = template.as_slice().try_into().expect("512-d");
         let t = Template {
             id: 100 + i as u32,

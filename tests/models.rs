@@ -134,13 +134,19 @@ fn second_look_mirrors_left_right_and_only_near_the_threshold() {
         Rgb([(d * 4 + y) as u8, (y * 2) as u8, ((d * y) % 251) as u8])
     });
     let single = engine.embedder.embed(&symmetric).expect("embed");
-    let mirrored = engine.embedder.embed_with_mirror(&symmetric).expect("embed with mirror");
+    let mirrored = engine.embedder.with_mirror(&symmetric, &single).expect("embed with mirror");
     assert!(single.cosine(&mirrored) > 0.99999, "symmetric crop: {}", single.cosine(&mirrored));
     // Shift the pattern sideways: no longer symmetric, so the mirror pass must change the result.
     let skewed = RgbImage::from_fn(112, 112, |x, y| *symmetric.get_pixel((x + 9).min(111), y));
     let single = engine.embedder.embed(&skewed).expect("embed");
-    let mirrored = engine.embedder.embed_with_mirror(&skewed).expect("embed with mirror");
+    let mirrored = engine.embedder.with_mirror(&skewed, &single).expect("embed with mirror");
     assert!(single.cosine(&mirrored) < 0.9999, "skewed crop: {}", single.cosine(&mirrored));
+    // The sum is the same whichever of the two images comes first: the first pass is added
+    // back at its own scale, not as a unit vector.
+    let flipped = image::imageops::flip_horizontal(&skewed);
+    let from_flipped = engine.embedder.embed(&flipped).expect("embed");
+    let other_way = engine.embedder.with_mirror(&flipped, &from_flipped).expect("embed with mirror");
+    assert!(mirrored.cosine(&other_way) > 0.99999, "order changed the sum: {}", mirrored.cosine(&other_way));
 
     let c = engine.calibration.as_ref().expect("the shipped variant has a calibration");
     let even_odds = (-c.logistic_b / c.logistic_a) as f32;

@@ -41,7 +41,7 @@ pub fn embed_files(engine: &Engine, root: &Path, paths: &[PathBuf], threads: usi
                 let result =
                     engine.process_file(&root.join(path), FacePolicy::Subject, &QualityGate::NONE).and_then(|r| {
                         if mirrored {
-                            engine.embed_with_mirror(&r.observation)
+                            engine.embed_with_mirror(&r.observation, &r.embedding)
                         } else {
                             Ok(r.embedding)
                         }

@@ -10,7 +10,12 @@ pub const SIDE: usize = 112;
 
 /// A unit-length face embedding.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Embedding(Vec<f32>);
+pub struct Embedding {
+    unit: Vec<f32>,
+    /// Length of the vector before normalising, so a mirror pass can be added to the network's
+    /// raw output without running the first pass again ([`Embedder::with_mirror`]).
+    raw_norm: f32,
+}
 
 impl Embedding {
     /// Normalises `v` to unit length; `None` for a zero, non-finite or wrongly sized vector.
@@ -19,16 +24,16 @@ impl Embedding {
             return None;
         }
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        (norm > 1e-12).then(|| Embedding(v.into_iter().map(|x| x / norm).collect()))
+        (norm > 1e-12).then(|| Embedding { unit: v.into_iter().map(|x| x / norm).collect(), raw_norm: norm })
     }
 
     pub fn as_slice(&self) -> &[f32] {
-        &self.0
+        &self.unit
     }
 
     /// Cosine similarity (both are unit vectors, so a dot product).
     pub fn cosine(&self, other: &Embedding) -> f32 {
-        dot(&self.0, &other.0)
+        dot(&self.unit, &other.unit)
     }
 }
 
@@ -51,25 +56,24 @@ impl Embedder {
         &self.net.name
     }
 
-    /// The crop's embedding: one pass, or [`Embedder::embed_with_mirror`] when `flip` is set.
+    /// The crop's embedding: one pass, or with [`Embedder::with_mirror`] when `flip` is set.
     pub fn embed(&self, aligned: &RgbImage) -> Result<Embedding> {
-        if self.flip {
-            return self.embed_with_mirror(aligned);
-        }
         check_side(aligned)?;
-        Embedding::from_raw(self.raw(preprocess(aligned, false))?).ok_or_else(degenerate)
+        let single = Embedding::from_raw(self.raw(preprocess(aligned, false))?).ok_or_else(degenerate)?;
+        if self.flip {
+            return self.with_mirror(aligned, &single);
+        }
+        Ok(single)
     }
 
-    /// The crop and its mirror image, raw outputs summed: a steadier embedding for twice the
-    /// cost (on LFW it raises d' on every set we tried). Used where time allows it: templates
-    /// at enrolment, and a second look at probes too close to call
-    /// ([`super::Engine::needs_second_look`]).
-    pub fn embed_with_mirror(&self, aligned: &RgbImage) -> Result<Embedding> {
+    /// `single` (this crop's one-pass embedding) with the mirror image's pass added, raw
+    /// outputs summed: a steadier embedding for one more pass (on LFW it raises d' on every set
+    /// we tried). Used where time allows it: templates at enrolment, and a second look at
+    /// probes too close to call ([`super::Engine::needs_second_look`]).
+    pub fn with_mirror(&self, aligned: &RgbImage, single: &Embedding) -> Result<Embedding> {
         check_side(aligned)?;
-        let mut sum = self.raw(preprocess(aligned, false))?;
-        for (s, f) in sum.iter_mut().zip(self.raw(preprocess(aligned, true))?) {
-            *s += f;
-        }
+        let mirror = self.raw(preprocess(aligned, true))?;
+        let sum = single.unit.iter().zip(mirror).map(|(u, m)| u * single.raw_norm + m).collect();
         Embedding::from_raw(sum).ok_or_else(degenerate)
     }
 

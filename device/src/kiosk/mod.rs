@@ -313,7 +313,7 @@ impl<'e> Kiosk<'e> {
         let threshold = settings.cosine_threshold(self.core.calibration.as_ref())?;
         let mut vote = self.vote(&embedding, threshold);
         if self.engine.needs_second_look(vote.score()) {
-            let steadier = self.engine.embed_with_mirror(&observation)?;
+            let steadier = self.engine.embed_with_mirror(&observation, &embedding)?;
             self.stats.second_looks += 1;
             vote = self.vote(&steadier, threshold);
         }

@@ -159,10 +159,13 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
         }
     }
 
-    // The second look (the crop and its mirror image) that probes too close to call get.
+    // The second look that probes too close to call get: the mirror image's pass, added to
+    // the one-pass embedding they already have.
+    let singles = crops.iter().map(|c| engine.embedder.embed(c)).collect::<Result<Vec<_>, _>>()?;
     let mut second_look = Vec::new();
     for k in 0..args.runs {
-        time(&mut second_look, || engine.embedder.embed_with_mirror(&crops[k % crops.len()]))?;
+        let i = k % crops.len();
+        time(&mut second_look, || engine.embedder.with_mirror(&crops[i], &singles[i]))?;
     }
 
     let mut match_10k = Vec::new();

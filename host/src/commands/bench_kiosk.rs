@@ -36,7 +36,7 @@ pub fn run(engine: &Engine, lfw: &Path) -> Result<Value> {
         if i < ENROLLED {
             let Ok(face) = engine.process_file(&photos[0], FacePolicy::Single, &QualityGate::NONE) else { continue };
             // As `facegate enroll` makes templates: with the mirror image.
-            let template = engine.embed_with_mirror(&face.observation)?;
+            let template = engine.embed_with_mirror(&face.observation, &face.embedding)?;
             let v: [f32; EMBEDDING_DIM] = template.as_slice().try_into().context("512-d embedding")?;
             store.upsert(Template {
                 id: i as u32 + 1,
@@ -66,7 +66,7 @@ pub fn run(engine: &Engine, lfw: &Path) -> Result<Value> {
         if let Ok(face) = engine.process(f, FacePolicy::Subject, &QualityGate::VERIFY) {
             let best = gallery.identify(&face.embedding).map_or(-1.0, |c| c.score);
             if engine.needs_second_look(best) {
-                let steadier = engine.embed_with_mirror(&face.observation)?;
+                let steadier = engine.embed_with_mirror(&face.observation, &face.embedding)?;
                 let _ = gallery.identify(&steadier);
             }
         }

@@ -82,7 +82,9 @@ pub fn enroll_results(
     // Templates are embedded with their mirror image: enrolment has the time, and every later
     // comparison with this person gains from the steadier template.
     for (source, face) in &mut good {
-        face.embedding = engine.embed_with_mirror(&face.observation).with_context(|| format!("embedding {source}"))?;
+        face.embedding = engine
+            .embed_with_mirror(&face.observation, &face.embedding)
+            .with_context(|| format!("embedding {source}"))?;
     }
     if good.is_empty() {
         let reasons: Vec<String> = report.refused.iter().map(|r| format!("  {}: {}", r.source, r.reason)).collect();

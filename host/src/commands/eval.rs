@@ -104,6 +104,9 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
         (0..pairs.len()).filter(|&i| scored[i].1 > -1.0 && engine.needs_second_look(scored[i].1)).collect()
     };
     if !close.is_empty() {
+        // Those few images go through the pipeline again rather than every crop being kept
+        // from the first pass (7,701 crops would be ~290 MB); their one-pass embedding is
+        // recomputed on the way and only the mirror pass is new.
         let mut again: Vec<PathBuf> = close.iter().flat_map(|&i| [pairs[i].a.clone(), pairs[i].b.clone()]).collect();
         again.sort();
         again.dedup();

@@ -40,8 +40,8 @@ pub fn run(registry: &Registry, engine: &Engine, args: &IdentifyArgs) -> Result<
     let mut best = best_per_person(&face.embedding);
     // As the kiosk does: a best score too close to call gets a second look.
     let top = best.values().copied().fold(f32::MIN, f32::max);
-    if !best.is_empty() && engine.needs_second_look(top) {
-        best = best_per_person(&engine.embed_with_mirror(&face.observation)?);
+    if engine.needs_second_look(top) {
+        best = best_per_person(&engine.embed_with_mirror(&face.observation, &face.embedding)?);
     }
     let mut ranked: Vec<(String, f32)> = best
         .into_iter()

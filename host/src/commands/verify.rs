@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use facegate_device::engine::{Engine, FacePolicy, QualityGate};
+use facegate_device::engine::{Engine, FacePolicy, FaceResult, QualityGate};
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -33,7 +33,8 @@ pub fn run(engine: &Engine, args: &VerifyArgs) -> Result<bool> {
     // Too close to call on one pass: look again with both faces embedded with their mirror image.
     let second_look = engine.needs_second_look(score);
     if second_look {
-        score = engine.embed_with_mirror(&a.observation)?.cosine(&engine.embed_with_mirror(&b.observation)?);
+        let mirrored = |f: &FaceResult| engine.embed_with_mirror(&f.observation, &f.embedding);
+        score = mirrored(&a)?.cosine(&mirrored(&b)?);
     }
     let threshold = calibration.threshold_for_far(args.far);
     let same = score >= threshold;
