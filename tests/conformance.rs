@@ -6,7 +6,7 @@
 //! decode JPEG with different libraries (Pillow/libjpeg vs the `image` crate), which differ by
 //! up to 3 grey levels on ~10% of pixels; the tolerances below absorb exactly that.
 
-use facegate_device::engine::{align, image_io, Embedding, Engine, EngineConfig, FaceBox};
+use facegate_engine::{align, image_io, Embedding, Engine, EngineConfig, FaceBox};
 use serde_json::Value;
 
 fn reference() -> Value {
@@ -50,7 +50,7 @@ fn rust_pipeline_matches_the_onnxruntime_reference() {
             // Landmarks from the reference box.
             let ref_box = FaceBox { x1: b[0], y1: b[1], x2: b[2], y2: b[3], score: 1.0 };
             let pts = engine.landmarks.landmarks(&img, &ref_box).expect("landmarks");
-            let five = facegate_device::engine::landmarks::five_points(&pts).expect("68 points");
+            let five = facegate_engine::landmarks::five_points(&pts).expect("68 points");
             for (p, r) in five.iter().zip(rec["points5"].as_array().expect("points5")) {
                 let r = floats(r);
                 let d = (p[0] - r[0]).abs().max((p[1] - r[1]).abs());

@@ -3,11 +3,11 @@
 
 use facegate_device::audit_log::AuditLog;
 use facegate_device::core::{Core, Identity, Settings};
-use facegate_device::engine::{Engine, EngineConfig, FacePolicy, QualityGate};
 use facegate_device::kiosk::{self, Kiosk, KioskStats, Mode};
-use facegate_device::source::SyntheticSource;
 use facegate_device::store::TemplateStore;
 use facegate_e2e::{data_dir, lfw_people};
+use facegate_engine::source::SyntheticSource;
+use facegate_engine::{Engine, EngineConfig, FacePolicy, QualityGate};
 use facegate_proto::{bounded_str, Capabilities, Decision, Embedding, Template, EMBEDDING_DIM};
 use image::{Rgb, RgbImage};
 use std::sync::Arc;
@@ -177,7 +177,7 @@ fn the_appearance_signature_separates_people_but_not_frames_of_one_face() {
         };
         let base = Signature::of(&face.observation.aligned);
         // The same face a frame later: moved a few pixels, exposure changed.
-        for f in facegate_host::commands::demo::visit_frames(&img).iter().skip(1) {
+        for f in facegate_engine::source::visit_frames(&img).iter().skip(1) {
             if let Ok(o) = rig.engine.process(f, FacePolicy::Subject, &QualityGate::NONE) {
                 same.push(base.correlation(&Signature::of(&o.observation.aligned)));
             }

@@ -1,6 +1,6 @@
 //! LFW View 2, 10-fold, with the shipped model: the accuracy bar of the engine issue.
 
-use facegate_device::engine::{Engine, EngineConfig};
+use facegate_engine::{Engine, EngineConfig};
 use facegate_host::commands::eval::{self, EvalPairsArgs};
 
 #[test]

@@ -1,8 +1,8 @@
 //! Every embedding variant the manifest lists can run on a device with a FAR target: it has a
 //! calibration table made for its own embedding space.
 
-use facegate_device::engine::model::{default_models_dir, Manifest};
-use facegate_device::engine::Calibration;
+use facegate_engine::model::{default_models_dir, Manifest};
+use facegate_engine::Calibration;
 
 #[test]
 fn every_embedding_variant_has_its_own_calibration() {
@@ -25,21 +25,23 @@ fn every_embedding_variant_has_its_own_calibration() {
 /// ours use fused multiply-adds in another order).
 #[test]
 fn own_kernels_match_tract_on_every_network() {
-    use facegate_device::engine::kernels::Kernels;
-    use facegate_device::engine::model::{input_shape, Net};
+    use facegate_engine::kernels::Kernels;
+    use facegate_engine::model::{input_shape, Net};
     let dir = default_models_dir();
     let manifest = Manifest::load(&dir).expect("models/manifest.toml");
     let mut rewritten = 0;
     for entry in &manifest.models {
-        let Some(shape) = input_shape(&entry.role) else { continue };
-        let tract = Net::from_manifest(&manifest, entry, &shape, Kernels::Tract).expect("tract plan");
-        let own = Net::from_manifest(&manifest, entry, &shape, Kernels::Own).expect("own plan");
+        if input_shape(&entry.role).is_none() {
+            continue;
+        }
+        let tract = Net::from_manifest(&manifest, entry, Kernels::Tract).expect("tract plan");
+        let own = Net::from_manifest(&manifest, entry, Kernels::Own).expect("own plan");
         assert_eq!(tract.rewrites, Default::default());
         let r = own.rewrites;
         println!("{}: {r:?}", entry.name);
         rewritten += r.depthwise + r.prelu + r.softmax;
         assert!(r.depthwise > 0, "{}: no depthwise convolution rewritten", entry.name);
-        let n: usize = shape.iter().product();
+        let n: usize = own.input_shape().iter().product();
         let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0).collect();
         let (a, b) = (tract.run(input.clone()).expect("tract run"), own.run(input).expect("own run"));
         assert_eq!(a.len(), b.len());
@@ -67,10 +69,10 @@ fn own_kernels_match_tract_on_every_network() {
 /// issue's bar: mean cosine >= 0.995 for the shipped one). Prints the figures.
 #[test]
 fn int8_variants_stay_close_to_fp32_on_real_faces() {
-    use facegate_device::engine::embed::Embedder;
-    use facegate_device::engine::kernels::Kernels;
-    use facegate_device::engine::model::{input_shape, Net};
-    use facegate_device::engine::{Engine, EngineConfig, FacePolicy, QualityGate};
+    use facegate_engine::embed::Embedder;
+    use facegate_engine::kernels::Kernels;
+    use facegate_engine::model::Net;
+    use facegate_engine::{Engine, EngineConfig, FacePolicy, QualityGate};
     let Some(data) = facegate_e2e::data_dir("int8_variants_stay_close_to_fp32_on_real_faces") else { return };
     let mut people = facegate_e2e::lfw_people(&data.join("lfw"), 1);
     people.sort();
@@ -85,10 +87,9 @@ fn int8_variants_stay_close_to_fp32_on_real_faces() {
         .collect();
     assert!(crops.len() >= 495, "{} of 500 faces found", crops.len());
     let manifest = &engine.manifest;
-    let shape = input_shape("embed").expect("embed shape");
     let load = |variant: &str| {
         let entry = manifest.find("embed", Some(variant)).expect("variant");
-        Embedder::new(Net::from_manifest(manifest, entry, &shape, Kernels::Own).expect("load"), false)
+        Embedder::new(Net::from_manifest(manifest, entry, Kernels::Own).expect("load"), false)
     };
     let fp32 = load("fp32");
     let reference: Vec<_> = crops.iter().map(|c| fp32.embed(c).expect("fp32 embed")).collect();
@@ -107,17 +108,16 @@ fn int8_variants_stay_close_to_fp32_on_real_faces() {
 /// silently run in float.
 #[test]
 fn unknown_compute_in_the_manifest_is_refused() {
-    use facegate_device::engine::kernels::Kernels;
-    use facegate_device::engine::model::{input_shape, Net};
+    use facegate_engine::kernels::Kernels;
+    use facegate_engine::model::Net;
     let dir = default_models_dir();
     let manifest = Manifest::load(&dir).expect("models/manifest.toml");
     let mut entry = manifest.find("landmark", None).expect("landmark entry").clone();
     entry.compute = Some("int4".into());
-    let shape = input_shape("landmark").expect("shape");
-    let err = Net::from_manifest(&manifest, &entry, &shape, Kernels::Own).expect_err("int4 is not a thing");
+    let err = Net::from_manifest(&manifest, &entry, Kernels::Own).expect_err("int4 is not a thing");
     assert!(err.to_string().contains("unknown compute \"int4\""), "{err}");
     entry.compute = Some("int8".into());
-    let net = Net::from_manifest(&manifest, &entry, &shape, Kernels::Own).expect("int8 landmarks load");
+    let net = Net::from_manifest(&manifest, &entry, Kernels::Own).expect("int8 landmarks load");
     assert!(net.rewrites.int8 > 0, "{:?}", net.rewrites);
 }
 
@@ -126,7 +126,7 @@ fn unknown_compute_in_the_manifest_is_refused() {
 /// one, and never when every embedding is mirrored already.
 #[test]
 fn second_look_mirrors_left_right_and_only_near_the_threshold() {
-    use facegate_device::engine::{Engine, EngineConfig};
+    use facegate_engine::{Engine, EngineConfig};
     use image::{Rgb, RgbImage};
     let engine = Engine::load(&EngineConfig::default()).expect("engine");
     let symmetric = RgbImage::from_fn(112, 112, |x, y| {

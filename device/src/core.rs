@@ -6,11 +6,11 @@
 //! a sync never stalls matching.
 
 use crate::audit_log::{AuditError, AuditLog};
-use crate::engine::embed::Embedding;
-use crate::engine::matcher::{Gallery, TemplateRef};
-use crate::engine::Calibration;
 use crate::kiosk::decide::LockoutPolicy;
 use crate::store::{StoreError, TemplateStore};
+use facegate_engine::embed::Embedding;
+use facegate_engine::matcher::{Gallery, TemplateRef};
+use facegate_engine::Calibration;
 use facegate_proto::{
     AuditKind, AuditRecord, Capabilities, ConfigKey, Key, MatchEvent, PersonId, Setting, Template, TemplateId,
     Threshold,

@@ -6,12 +6,12 @@ use facegate_device::audit_log::AuditLog;
 use facegate_device::config::DeviceConfig;
 use facegate_device::core::{Core, Identity};
 use facegate_device::display::PngDisplay;
-use facegate_device::engine::{model, Engine, EngineConfig};
 use facegate_device::kiosk::summary::Summary;
 use facegate_device::kiosk::{self, action::Action, Kiosk, Mode};
 use facegate_device::link;
-use facegate_device::source::{DirSource, DirSourceOptions, FrameSource};
 use facegate_device::store::TemplateStore;
+use facegate_engine::source::{DirSource, DirSourceOptions, FrameSource};
+use facegate_engine::{model, Engine, EngineConfig};
 use facegate_proto::{AuditKind, Capabilities};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -31,7 +31,25 @@ enum Command {
     /// Run the kiosk: frames in, decisions out, link server for the host.
     #[command(after_help = "Example:\n  facegate-device run --frames demo/frames --store /var/lib/facegate \
                             --listen 127.0.0.1:7700 --allow-pairing 120 --display-png /tmp/screens")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Measure the kiosk loop on LFW visits against the naive loop, in one run.
+    #[command(after_help = "Example:\n  facegate-device bench --data ../shared/faces --json")]
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Face data sets folder holding lfw/ (default $FACEGATE_DATA or ../shared/faces).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, env = "FACEGATE_MODELS")]
+    models: Option<PathBuf>,
+    /// Embedding variant from the manifest (int8, int8w, fp32, int8qdq).
+    #[arg(long)]
+    model: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,7 +124,7 @@ struct RunArgs {
 }
 
 fn main() -> std::process::ExitCode {
-    facegate_device::tune_allocator();
+    facegate_engine::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -116,7 +134,8 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -164,13 +183,7 @@ fn run(args: RunArgs) -> Result<()> {
     };
     let store_dir = config.store.clone().context("--store DIR is required (templates, key, audit log)")?;
 
-    let engine_config = EngineConfig {
-        models_dir: config.models.clone().unwrap_or_else(model::default_models_dir),
-        embed_variant: config.variant.clone(),
-        ..EngineConfig::default()
-    };
-    let engine = Engine::load(&engine_config)
-        .with_context(|| format!("loading models from {}", engine_config.models_dir.display()))?;
+    let engine = load_engine(config.models.clone(), config.variant.clone())?;
     let store = TemplateStore::open(&store_dir, &engine.embedding_id)
         .with_context(|| format!("template store {}", store_dir.display()))?;
     let audit = AuditLog::open(&store_dir.join("audit.log")).context("audit log")?;
@@ -252,9 +265,26 @@ fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
+fn load_engine(models: Option<PathBuf>, variant: Option<String>) -> Result<Engine> {
+    let config = EngineConfig {
+        models_dir: models.unwrap_or_else(model::default_models_dir),
+        embed_variant: variant,
+        ..EngineConfig::default()
+    };
+    Engine::load(&config).with_context(|| format!("loading models from {}", config.models_dir.display()))
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let engine = load_engine(args.models, args.model)?;
+    let lfw = args.data.unwrap_or_else(facegate_engine::dataset::default_data_dir).join("lfw");
+    let report = facegate_device::bench::run(&engine, &lfw)?;
+    facegate_device::bench::print(&report, args.json);
+    Ok(())
+}
+
 #[cfg(feature = "camera")]
 fn camera_source(index: u32) -> Result<Box<dyn FrameSource>> {
-    Ok(Box::new(facegate_device::source::camera::CameraSource::open(index)?))
+    Ok(Box::new(facegate_engine::source::camera::CameraSource::open(index)?))
 }
 
 #[cfg(not(feature = "camera"))]

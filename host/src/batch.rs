@@ -1,6 +1,6 @@
 //! Running the engine over many image files, on several threads, with a progress bar.
 
-use facegate_device::engine::{Embedding, Engine, EngineError, FacePolicy, QualityGate};
+use facegate_engine::{Embedding, Engine, EngineError, FacePolicy, QualityGate};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -9,11 +9,6 @@ pub mod link;
 pub mod pairs;
 pub mod registry;
 
-/// The face data sets folder (holding `lfw/`): `$FACEGATE_DATA`, else `../shared/faces`.
-pub fn default_data_dir() -> std::path::PathBuf {
-    std::env::var_os("FACEGATE_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| "../shared/faces".into())
-}
-
 /// Writes `img` as PNG under `<path>.part`, then renames it to `path`: a reader polling the
 /// folder (the device following its frame folder, a calibration run) never sees half a file.
 pub fn save_png(img: &image::RgbImage, path: &std::path::Path) -> anyhow::Result<()> {

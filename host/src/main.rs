@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use facegate_device::engine::{model, Engine, EngineConfig};
+use facegate_engine::{model, Engine, EngineConfig};
 use facegate_host::commands;
 use facegate_host::registry::Registry;
 use std::path::PathBuf;
@@ -148,11 +148,6 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             };
             commands::profile::print(&report, args.json);
         }
-        Command::Bench(args) if args.kiosk => {
-            let lfw = commands::bench::data_dir(args).join("lfw");
-            let report = commands::bench_kiosk::run(&load_engine(cli)?, &lfw)?;
-            commands::bench_kiosk::print(&report, args.json);
-        }
         Command::Bench(args) => {
             let report = commands::bench::run(&engine_config(cli), args)?;
             commands::bench::print(&report, args.json);
@@ -170,7 +165,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    facegate_device::tune_allocator();
+    facegate_engine::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FACEGATE_LOG").unwrap_or_else(|_| "error".into()))
         .with_writer(std::io::stderr)

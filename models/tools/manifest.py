@@ -46,7 +46,7 @@ ENTRIES = [
          compute="int8", measured=False,
          transform="the int8w file run in int8 by the engine: each 1x1 convolution quantizes its input "
                    "(symmetric, per call, max|x|/127), multiplies int8 x int8 -> int32 on tract's int8 "
-                   "kernels and dequantizes with the per-channel weight scales (device/src/engine/kernels)",
+                   "kernels and dequantizes with the per-channel weight scales (device/engine/src/kernels)",
          input=EMBED_IN, outputs=EMBED_OUT),
     dict(name="embed-int8qdq", file="embed-int8qdq.onnx", role="embed", variant="int8qdq", src="fr_feature.onnx",
          transform="prelu-rewrite; opset 13; onnxruntime quantize_static QDQ, per-channel int8 symmetric weights, "

@@ -12,11 +12,11 @@ pub mod track;
 
 use crate::core::Core;
 use crate::display::{NormRect, PngDisplay, Screen};
-use crate::engine::liveness::LivenessNet;
-use crate::engine::{detect, Engine, QualityGate, QualityIssue};
-use crate::source::{CapturedFrame, FrameSource, SourceError};
 use action::{Action, ActionContext};
 use decide::{Consensus, Lockout, LockoutChange, Verdict, Vote};
+use facegate_engine::liveness::LivenessNet;
+use facegate_engine::source::{CapturedFrame, FrameSource, SourceError};
+use facegate_engine::{detect, Engine, QualityGate, QualityIssue};
 use facegate_proto::{AuditKind, Decision, MatchEvent, MatchedIdentity, PersonId};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -76,7 +76,7 @@ pub enum KioskError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("engine: {0}")]
-    Engine(#[from] crate::engine::EngineError),
+    Engine(#[from] facegate_engine::EngineError),
     #[error("threshold: {0}")]
     Core(#[from] crate::core::CoreError),
 }
@@ -345,7 +345,7 @@ impl<'e> Kiosk<'e> {
         });
     }
 
-    fn vote(&self, probe: &crate::engine::Embedding, threshold: f32) -> Vote {
+    fn vote(&self, probe: &facegate_engine::Embedding, threshold: f32) -> Vote {
         let gallery = self.core.gallery();
         let best = match self.options.mode {
             Mode::Identify => gallery.identify(probe),

@@ -5,7 +5,7 @@
 //! a track also keeps a tiny appearance signature of the aligned face (16x16 grey, zero mean,
 //! unit norm): a correlation below [`SAME_FACE_MIN_CORRELATION`] ends the track.
 
-use crate::engine::FaceBox;
+use facegate_engine::FaceBox;
 use image::RgbImage;
 
 const SIG_SIDE: usize = 16;

@@ -3,11 +3,11 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use facegate_device::engine::embed::Embedder;
-use facegate_device::engine::kernels::Kernels;
-use facegate_device::engine::matcher::{Gallery, TemplateRef};
-use facegate_device::engine::model::Net;
-use facegate_device::engine::{align, image_io, landmarks, Embedding, Engine, EngineConfig};
+use facegate_engine::embed::Embedder;
+use facegate_engine::kernels::Kernels;
+use facegate_engine::matcher::{Gallery, TemplateRef};
+use facegate_engine::model::Net;
+use facegate_engine::{align, image_io, landmarks, Embedding, Engine, EngineConfig};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Profile every network node by node instead (where tract spends its time).
-    #[arg(long, conflicts_with = "kiosk")]
+    #[arg(long)]
     pub profile: bool,
     /// With --profile: profile this ONNX file instead of the manifest's (no hash check; for
     /// trying graph rewrites).
@@ -45,9 +45,6 @@ pub struct BenchArgs {
     /// softmax operators), to see what they replace.
     #[arg(long, requires = "profile")]
     pub tract_kernels: bool,
-    /// Benchmark the device's kiosk loop instead (frames per second, decision latency).
-    #[arg(long)]
-    pub kiosk: bool,
 }
 
 impl BenchArgs {
@@ -78,7 +75,7 @@ fn time<T>(samples: &mut Vec<f64>, f: impl FnOnce() -> T) -> T {
 }
 
 pub fn data_dir(args: &BenchArgs) -> PathBuf {
-    args.data.clone().unwrap_or_else(crate::default_data_dir)
+    args.data.clone().unwrap_or_else(facegate_engine::dataset::default_data_dir)
 }
 
 /// Peak resident memory of this process, from the kernel.
@@ -140,7 +137,7 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
     let mut variants_tract = Map::new();
     for entry in engine.manifest.variants("embed") {
         for kernels in [Kernels::Own, Kernels::Tract] {
-            let net = Net::from_manifest(&engine.manifest, entry, &[1, 3, 112, 112], kernels)?;
+            let net = Net::from_manifest(&engine.manifest, entry, kernels)?;
             let embedder = Embedder::new(net, false);
             for c in crops.iter().take(3) {
                 embedder.embed(c)?;
@@ -253,8 +250,7 @@ fn stage_times(engine: &Engine, images: &[image::RgbImage], runs: usize) -> Resu
         let img = &images[k % images.len()];
         let start = Instant::now();
         let faces = time(&mut t.detect, || engine.detect(img))?;
-        let Some(subject) =
-            facegate_device::engine::detect::choose_subject(&faces, img.width() as f32, img.height() as f32)
+        let Some(subject) = facegate_engine::detect::choose_subject(&faces, img.width() as f32, img.height() as f32)
         else {
             continue;
         };

@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use facegate_device::engine::{Engine, FacePolicy, QualityGate};
+use facegate_engine::{Engine, FacePolicy, QualityGate};
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]

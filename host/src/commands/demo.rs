@@ -9,9 +9,11 @@ use crate::link::Addr;
 use crate::registry::Registry;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use facegate_device::engine::{Engine, FacePolicy, QualityGate};
+use facegate_engine::dataset::people;
+use facegate_engine::source::{empty_frame, visit_frames};
+use facegate_engine::{Engine, FacePolicy, QualityGate};
 use facegate_proto::{ConfigKey, Decision, Request};
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -77,20 +79,6 @@ pub struct DemoSummary {
 /// Frames written per visit by [`FrameWriter::visit`].
 pub const FRAMES_PER_VISIT: u64 = 6;
 
-/// What a camera sees of one visitor: the photo, then slightly moved and brighter copies.
-pub fn visit_frames(img: &RgbImage) -> Vec<RgbImage> {
-    let (w, h) = img.dimensions();
-    let shifted = RgbImage::from_fn(w, h, |x, y| *img.get_pixel(x.saturating_sub(4), y.saturating_sub(3)));
-    let brighter =
-        RgbImage::from_fn(w, h, |x, y| Rgb(img.get_pixel(x, y).0.map(|c| (f32::from(c) * 1.12).min(255.0) as u8)));
-    vec![img.clone(), shifted, brighter]
-}
-
-/// The empty scene between visitors (ends the device's track).
-pub fn empty_frame(w: u32, h: u32) -> RgbImage {
-    RgbImage::from_pixel(w, h, Rgb([128, 128, 128]))
-}
-
 /// Puts frames into a directory the device follows, numbered in play order.
 pub struct FrameWriter {
     pub dir: PathBuf,
@@ -125,7 +113,7 @@ fn find_faces(args: &DemoArgs) -> Result<PathBuf> {
         }
         bail!("--faces {}: not a folder", f.display());
     }
-    let lfw = crate::default_data_dir().join("lfw");
+    let lfw = facegate_engine::dataset::default_data_dir().join("lfw");
     if lfw.is_dir() {
         return Ok(lfw);
     }
@@ -134,31 +122,6 @@ fn find_faces(args: &DemoArgs) -> Result<PathBuf> {
          (e.g. LFW: DIR/Ada_Lovelace/Ada_Lovelace_0001.jpg), or set FACEGATE_DATA to the folder holding lfw/.",
         lfw.display()
     )
-}
-
-/// People with at least `min` photos, by name.
-pub(crate) fn people(root: &Path, min: usize) -> Result<Vec<(String, Vec<PathBuf>)>> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))?.flatten() {
-        if !e.path().is_dir() {
-            continue;
-        }
-        let mut photos: Vec<PathBuf> = std::fs::read_dir(e.path())?
-            .flatten()
-            .map(|f| f.path())
-            .filter(|p| {
-                p.extension()
-                    .and_then(|x| x.to_str())
-                    .is_some_and(|x| ["jpg", "jpeg", "png", "pgm", "bmp"].iter().any(|k| k.eq_ignore_ascii_case(x)))
-            })
-            .collect();
-        if photos.len() >= min {
-            photos.sort();
-            out.push((e.file_name().to_string_lossy().into_owned(), photos));
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 struct Device(Child);
@@ -220,7 +183,7 @@ pub fn run(engine: &Engine, args: &DemoArgs) -> Result<DemoSummary> {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("facegate-device"),
     };
-    let mut candidates = people(&faces, 2)?;
+    let mut candidates = people(&faces, 2).with_context(|| format!("reading {}", faces.display()))?;
     if candidates.len() < args.people + args.strangers {
         bail!(
             "{} has {} people with two or more photos; the demo needs {} (--people + --strangers)",
@@ -281,7 +244,7 @@ pub fn run(engine: &Engine, args: &DemoArgs) -> Result<DemoSummary> {
     let player = std::thread::spawn(move || -> Result<()> {
         let mut w = FrameWriter { dir: frames_dir, next: 0 };
         for p in &to_play {
-            let img = facegate_device::engine::image_io::load_image(p)?;
+            let img = facegate_engine::image_io::load_image(p)?;
             w.visit(&img)?;
             if let Some(fps) = fps.filter(|f| *f > 0.0) {
                 std::thread::sleep(Duration::from_secs_f32(6.0 / fps));

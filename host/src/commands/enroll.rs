@@ -6,8 +6,8 @@ use crate::batch::progress;
 use crate::registry::Registry;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use facegate_device::engine::embed::dot;
-use facegate_device::engine::{Engine, FacePolicy, FaceResult, QualityGate};
+use facegate_engine::embed::dot;
+use facegate_engine::{Engine, FacePolicy, FaceResult, QualityGate};
 use std::path::PathBuf;
 
 /// Cosine above which two different people are suspiciously alike (FAR 1e-4 on LFW when
@@ -68,7 +68,7 @@ pub fn enroll_results(
     registry: &mut Registry,
     engine: &Engine,
     name: &str,
-    results: Vec<(String, facegate_device::engine::Result<FaceResult>)>,
+    results: Vec<(String, facegate_engine::Result<FaceResult>)>,
 ) -> Result<EnrollReport> {
     let mut report =
         EnrollReport { person: name.trim().to_string(), model: engine.embedding_id.clone(), ..Default::default() };
@@ -189,11 +189,11 @@ fn print(r: &EnrollReport, json: bool) -> Result<()> {
 }
 
 #[cfg(feature = "camera")]
-fn camera_capture(engine: &Engine, index: u32) -> Result<Vec<(String, facegate_device::engine::Result<FaceResult>)>> {
-    use facegate_device::source::FrameSource;
+fn camera_capture(engine: &Engine, index: u32) -> Result<Vec<(String, facegate_engine::Result<FaceResult>)>> {
+    use facegate_engine::source::FrameSource;
     // A few frames: keep the best the gate accepts, so a blink does not spoil the enrolment.
-    let mut cam = facegate_device::source::camera::CameraSource::open(index)?;
-    let mut best: Option<(String, facegate_device::engine::Result<FaceResult>)> = None;
+    let mut cam = facegate_engine::source::camera::CameraSource::open(index)?;
+    let mut best: Option<(String, facegate_engine::Result<FaceResult>)> = None;
     for _ in 0..15 {
         let Some(frame) = cam.next_frame()? else { break };
         let r = engine.process(&frame.image, FacePolicy::Single, &QualityGate::ENROL);
@@ -211,6 +211,6 @@ fn camera_capture(engine: &Engine, index: u32) -> Result<Vec<(String, facegate_d
 }
 
 #[cfg(not(feature = "camera"))]
-fn camera_capture(_: &Engine, _: u32) -> Result<Vec<(String, facegate_device::engine::Result<FaceResult>)>> {
+fn camera_capture(_: &Engine, _: u32) -> Result<Vec<(String, facegate_engine::Result<FaceResult>)>> {
     bail!("this build has no camera support: rebuild with `--features camera`, or enrol from photos")
 }

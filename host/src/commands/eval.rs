@@ -3,8 +3,8 @@
 use crate::{batch, pairs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use facegate_device::engine::metrics;
-use facegate_device::engine::{Calibration, Embedding, Engine};
+use facegate_engine::metrics;
+use facegate_engine::{Calibration, Embedding, Engine};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -3,8 +3,8 @@
 use crate::registry::Registry;
 use anyhow::{Context, Result};
 use clap::Args;
-use facegate_device::engine::embed::dot;
-use facegate_device::engine::{Embedding, Engine, FacePolicy, QualityGate};
+use facegate_engine::embed::dot;
+use facegate_engine::{Embedding, Engine, FacePolicy, QualityGate};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

@@ -2,7 +2,6 @@
 
 pub mod audit;
 pub mod bench;
-pub mod bench_kiosk;
 pub mod config;
 pub mod crops;
 pub mod demo;

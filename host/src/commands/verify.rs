@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use facegate_device::engine::{Engine, FacePolicy, FaceResult, QualityGate};
+use facegate_engine::{Engine, FacePolicy, FaceResult, QualityGate};
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]

@@ -1,14 +1,17 @@
-//! The face engine: one stage per module, data flowing one way.
+//! The Facegate face engine: one stage per module, data flowing one way. The device firmware
+//! and the host tool both run it.
 //!
 //! ```text
-//! image_io -> detect -> landmarks -> align -> quality -> embed -> matcher
-//!  decode     boxes     68 -> 5 pts   112x112   gate      512-d    1:1 / 1:N
+//! source -> image_io -> detect -> landmarks -> align -> quality -> embed -> matcher
+//!  frames    decode     boxes     68 -> 5 pts   112x112   gate      512-d    1:1 / 1:N
 //! ```
 //! [`calibration`] and [`metrics`] turn scores into decisions and figures; [`model`] loads
-//! and verifies the networks.
+//! and verifies the networks, [`kernels`] are our tract operators; [`dataset`] lists folders
+//! of labelled photos for evaluation and benchmarks.
 
 pub mod align;
 pub mod calibration;
+pub mod dataset;
 pub mod detect;
 pub mod embed;
 pub mod error;
@@ -21,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod quality;
 pub mod resample;
+pub mod source;
 
 pub use calibration::Calibration;
 pub use detect::{DetectConfig, FaceBox};
@@ -109,15 +113,11 @@ pub struct Engine {
 impl Engine {
     pub fn load(config: &EngineConfig) -> Result<Engine> {
         let manifest = Manifest::load(&config.models_dir)?;
-        let detect_entry = manifest.find("detect", None)?;
-        let detect_net =
-            Net::from_manifest(&manifest, detect_entry, &[1, 3, detect::INPUT_H, detect::INPUT_W], config.kernels)?;
-        let landmark_entry = manifest.find("landmark", None)?;
-        let side = landmarks::INPUT_SIDE;
-        let landmark_net = Net::from_manifest(&manifest, landmark_entry, &[1, 1, side, side], config.kernels)?;
+        let detect_net = Net::from_manifest(&manifest, manifest.find("detect", None)?, config.kernels)?;
+        let landmark_net = Net::from_manifest(&manifest, manifest.find("landmark", None)?, config.kernels)?;
         let variant = config.embed_variant.as_deref().or(manifest.shipped_embed.as_deref());
         let embed_entry = manifest.find("embed", variant)?;
-        let embed_net = Net::from_manifest(&manifest, embed_entry, &[1, 3, 112, 112], config.kernels)?;
+        let embed_net = Net::from_manifest(&manifest, embed_entry, config.kernels)?;
         let embedding_id = embed_entry.embedding_id.clone().unwrap_or_else(|| embed_entry.name.clone());
         let embed_variant = embed_entry.variant.clone();
         // Scores differ slightly between variants, so each has its own calibration.
@@ -207,13 +207,30 @@ impl Engine {
     /// Loads the optional liveness net (kept out of [`Engine::load`]: it is off by default).
     pub fn load_liveness(&self) -> Result<liveness::LivenessNet> {
         let entry = self.manifest.find("liveness", None)?;
-        let side = liveness::INPUT_SIDE;
-        Ok(liveness::LivenessNet::new(Net::from_manifest(&self.manifest, entry, &[1, 3, side, side], self.kernels)?))
+        Ok(liveness::LivenessNet::new(Net::from_manifest(&self.manifest, entry, self.kernels)?))
     }
 
     /// Decodes a file and runs [`Engine::process`].
     pub fn process_file(&self, path: &std::path::Path, policy: FacePolicy, gate: &QualityGate) -> Result<FaceResult> {
         let img = image_io::load_image(path)?;
         self.process(&img, policy, gate)
+    }
+}
+
+/// Keeps memory the networks free inside the process instead of handing it back to the kernel
+/// after every inference. Their intermediate tensors are 0.1-2 MB; glibc serves blocks that
+/// large with `mmap` and unmaps them on free, so every frame paid the page faults again
+/// (docs/PERFORMANCE.md). Binaries call it first thing; it is process-wide, so the library never
+/// calls it on its own. No-op off glibc.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes allocator thresholds; called before other threads start.
+        unsafe {
+            // Blocks up to 32 MB (glibc's maximum) come from the heap, not fresh mappings...
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            // ...and up to 64 MB of free heap stays mapped rather than being trimmed.
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        }
     }
 }

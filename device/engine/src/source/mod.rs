@@ -81,6 +81,22 @@ impl<F: FnMut(u64) -> RgbImage + Send> FrameSource for SyntheticSource<F> {
     }
 }
 
+/// A visitor in front of the camera, made from one photo: the photo, the photo moved a few
+/// pixels, and the photo brighter (the demo, the kiosk bench and the tests replay these).
+pub fn visit_frames(img: &RgbImage) -> Vec<RgbImage> {
+    let (w, h) = img.dimensions();
+    let shifted = RgbImage::from_fn(w, h, |x, y| *img.get_pixel(x.saturating_sub(4), y.saturating_sub(3)));
+    let brighter = RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb(img.get_pixel(x, y).0.map(|c| (f32::from(c) * 1.12).min(255.0) as u8))
+    });
+    vec![img.clone(), shifted, brighter]
+}
+
+/// The empty scene between visitors (ends the device's track): uniform grey.
+pub fn empty_frame(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_pixel(w, h, image::Rgb([128, 128, 128]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! (JPEG, PNG, PGM/PPM, BMP).
 //!
 //! The product's source files are compiled in by path, so the fuzzed code is
-//! byte-for-byte the device's code without building facegate-device (tract).
+//! byte-for-byte the device's code without building facegate-engine (tract).
 //!
 //! Invariants: no panic, no timeout, RSS stays far below the fuzzer's
 //! `-rss_limit_mb` (the decoder caps allocations at 256 MB), and every
@@ -10,10 +10,10 @@
 #![no_main]
 
 // `path` on the inline module makes its file modules resolve inside
-// device/src/engine/ (relative to this file's directory), so `image_io`'s
+// device/engine/src/ (relative to this file's directory), so `image_io`'s
 // `use super::error::...` works unchanged.
 #[allow(dead_code)]
-#[path = "../../src/engine"]
+#[path = "../../src"]
 mod engine {
     pub mod error;
     pub mod image_io;

@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn a_jpeg_that_panics_the_decoder_is_an_error() {
-        // Found by fuzzing (device/fuzz): progressive, 3 components, chroma 2x2 over luma 1x1.
+        // Found by fuzzing (device/engine/fuzz): progressive, 3 components, chroma 2x2 over luma 1x1.
         let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00];
         jpeg.extend_from_slice(&[1u8; 64]);
         jpeg.extend_from_slice(&[

@@ -76,10 +76,11 @@ impl Manifest {
 pub fn default_models_dir() -> PathBuf {
     std::env::var_os("FACEGATE_MODELS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
 }
 
-/// The input shape the engine feeds a network of `role` (NCHW), `None` for unknown roles.
+/// The input shape the engine feeds a network of `role` (NCHW), `None` for unknown roles: the
+/// one place the networks' input sizes are set.
 pub fn input_shape(role: &str) -> Option<Vec<usize>> {
     use super::{detect, embed, landmarks, liveness};
     match role {
@@ -119,13 +120,13 @@ impl std::fmt::Debug for Net {
 }
 
 impl Net {
-    /// Loads `entry` from the manifest, verifying its sha256 first.
-    pub fn from_manifest(
-        manifest: &Manifest,
-        entry: &ModelEntry,
-        input_shape: &[usize],
-        kernels: Kernels,
-    ) -> Result<Net> {
+    /// Loads `entry` from the manifest, verifying its sha256 first, with the input shape the
+    /// engine feeds its role ([`input_shape`]).
+    pub fn from_manifest(manifest: &Manifest, entry: &ModelEntry, kernels: Kernels) -> Result<Net> {
+        let input_shape = input_shape(&entry.role).ok_or_else(|| EngineError::Model {
+            name: entry.name.clone(),
+            reason: format!("unknown role {:?} in the manifest (known: detect, landmark, embed, liveness)", entry.role),
+        })?;
         let path = manifest.path_of(entry);
         let bytes = std::fs::read(&path).map_err(|e| EngineError::Model {
             name: entry.name.clone(),
@@ -154,7 +155,7 @@ impl Net {
                 })
             }
         };
-        Net::from_bytes(&entry.name, &bytes, input_shape, kernels)
+        Net::from_bytes(&entry.name, &bytes, &input_shape, kernels)
     }
 
     /// Parses and optimises an ONNX network for a fixed input shape (no hash check).

@@ -2,8 +2,8 @@
 //! `facegate bench` is the end-to-end figure against onnxruntime; these track each stage.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use facegate_device::engine::matcher::{Gallery, TemplateRef};
-use facegate_device::engine::{align, detect, Embedding, Engine, EngineConfig, FaceBox};
+use facegate_engine::matcher::{Gallery, TemplateRef};
+use facegate_engine::{align, detect, Embedding, Engine, EngineConfig, FaceBox};
 use image::RgbImage;
 
 fn frame() -> RgbImage {

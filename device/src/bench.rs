@@ -1,15 +1,15 @@
-//! `facegate bench --kiosk`: the device loop's throughput and decision latency on LFW visits,
+//! `facegate-device bench`: the kiosk loop's throughput and decision latency on LFW visits,
 //! against the naive loop (full pipeline on every frame) measured in the same run.
 
-use super::demo::{empty_frame, people, visit_frames};
+use crate::audit_log::AuditLog;
+use crate::core::{Core, Identity, Settings};
+use crate::kiosk::summary::Summary;
+use crate::kiosk::{self, Kiosk};
+use crate::store::TemplateStore;
 use anyhow::{bail, Context, Result};
-use facegate_device::audit_log::AuditLog;
-use facegate_device::core::{Core, Identity, Settings};
-use facegate_device::engine::{image_io, Engine, FacePolicy, QualityGate};
-use facegate_device::kiosk::summary::Summary;
-use facegate_device::kiosk::{self, Kiosk};
-use facegate_device::source::SyntheticSource;
-use facegate_device::store::TemplateStore;
+use facegate_engine::dataset::people;
+use facegate_engine::source::{empty_frame, visit_frames, SyntheticSource};
+use facegate_engine::{image_io, Engine, FacePolicy, QualityGate};
 use facegate_proto::{bounded_str, Capabilities, Embedding, Template, EMBEDDING_DIM};
 use image::RgbImage;
 use serde_json::{json, Value};
@@ -21,7 +21,11 @@ const ENROLLED: usize = 20;
 const STRANGERS: usize = 10;
 
 pub fn run(engine: &Engine, lfw: &Path) -> Result<Value> {
-    let people: Vec<Vec<std::path::PathBuf>> = people(lfw, 2)?.into_iter().map(|(_, photos)| photos).collect();
+    let people: Vec<Vec<std::path::PathBuf>> = people(lfw, 2)
+        .with_context(|| format!("reading {}", lfw.display()))?
+        .into_iter()
+        .map(|(_, photos)| photos)
+        .collect();
     if people.len() < ENROLLED + STRANGERS {
         bail!("{} has too few people with two photos", lfw.display());
     }

@@ -1,13 +1,12 @@
 //! A directory of images played as a camera would deliver them.
 
 use super::{CapturedFrame, FrameSource, SourceError};
-use crate::engine::image_io;
+use crate::image_io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "pgm", "ppm", "bmp"];
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 /// How to play the directory.
@@ -120,11 +119,7 @@ fn list_images(root: &Path) -> Result<Vec<PathBuf>, SourceError> {
             let path = entry.map_err(io)?.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
-            {
+            } else if crate::dataset::is_photo(&path) {
                 out.push(path);
             }
         }

@@ -211,7 +211,7 @@ fn crop_stats(aligned: &RgbImage) -> (f32, f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::align::ARCFACE_TEMPLATE;
+    use crate::align::ARCFACE_TEMPLATE;
 
     fn face(side: f32) -> FaceBox {
         FaceBox { x1: 0.0, y1: 0.0, x2: side, y2: side, score: 0.99 }

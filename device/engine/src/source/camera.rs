@@ -5,7 +5,7 @@
 //! frames come through a one-slot channel (the newest frame wins).
 
 use super::{CapturedFrame, FrameSource, SourceError};
-use crate::engine::image_io::{decode_image, frame_to_rgb, PixelFormat};
+use crate::image_io::{decode_image, frame_to_rgb, PixelFormat};
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
 use nokhwa::Camera;

@@ -6,7 +6,20 @@ use image::RgbImage;
 
 pub const EMBEDDING_DIM: usize = 512;
 /// Side of the aligned crop the network takes.
-pub const SIDE: usize = 112;
+pub const SIDE: usize = crate::align::ALIGNED_SIDE as usize;
+
+/// A random direction in the embedding space (coordinates roughly Gaussian, unit length), for
+/// benchmarks and tests that need templates without faces.
+pub fn random_unit(rng: &mut impl rand::Rng) -> Vec<f32> {
+    loop {
+        // A sum of four uniforms is close to Gaussian, so the direction is close to uniform.
+        let v: Vec<f32> = (0..EMBEDDING_DIM).map(|_| (0..4).map(|_| rng.gen::<f32>() - 0.5).sum()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            return v.into_iter().map(|x| x / norm).collect();
+        }
+    }
+}
 
 /// A unit-length face embedding.
 #[derive(Debug, Clone, PartialEq)]
