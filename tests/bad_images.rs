@@ -2,7 +2,7 @@
 //! reason, never a panic, in bounded memory; odd-but-valid files (grey, alpha, 16-bit,
 //! EXIF-rotated) are handled correctly.
 
-use facegate_e2e::{binary, data_dir, with_exif_orientation};
+use crate::util::{binary, data_dir, with_exif_orientation};
 use image::{DynamicImage, ImageFormat};
 use std::io::Cursor;
 use std::path::Path;
@@ -18,7 +18,7 @@ fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 fn verify(a: &Path, b: &Path) -> (i32, String, String, f64) {
     let out = Command::new("/usr/bin/time")
         .args(["-f", "PEAK_RSS_KB=%M"])
-        .arg(binary("facegate-host", "facegate"))
+        .arg(binary("facegate"))
         .args(["verify", "--json"])
         .args([a, b])
         .output()

@@ -10,7 +10,7 @@ use facegate_engine::{align, image_io, Embedding, Engine, EngineConfig, FaceBox}
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = facegate_e2e::repo_root().join("models/reference/conformance.json");
+    let path = crate::util::repo_root().join("models/reference/conformance.json");
     let text = std::fs::read_to_string(&path).expect("models/reference/conformance.json is committed");
     serde_json::from_str(&text).expect("valid JSON")
 }
@@ -21,7 +21,7 @@ fn floats(v: &Value) -> Vec<f32> {
 
 #[test]
 fn rust_pipeline_matches_the_onnxruntime_reference() {
-    let Some(data) = facegate_e2e::data_dir("rust_pipeline_matches_the_onnxruntime_reference") else { return };
+    let Some(data) = crate::util::data_dir("rust_pipeline_matches_the_onnxruntime_reference") else { return };
     let reference = reference();
     assert_eq!(reference["flip"], Value::Bool(false), "reference embeddings are computed without flip");
     let images = reference["images"].as_array().expect("images");

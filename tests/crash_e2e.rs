@@ -3,33 +3,16 @@
 //! (for single writes: the old set plus some prefix of the writes) — never a mix, never empty.
 //! 200 trials here; `FACEGATE_CRASH_TRIALS=1000` for the long run.
 
-use facegate_e2e::raw::RawSession as Raw;
-use facegate_e2e::DeviceProcess;
-use facegate_proto::{bounded_str, Embedding, Request, Response, Template, EMBEDDING_DIM};
+use crate::util::raw::RawSession as Raw;
+use crate::util::{start_device, template, DeviceProcess};
+use facegate_proto::{Request, Response, Template};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-fn template(id: u32, model: &str, rng: &mut impl Rng) -> Template {
-    let v: Vec<f32> = (0..EMBEDDING_DIM).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let mut a = [0f32; EMBEDDING_DIM];
-    a.iter_mut().zip(&v).for_each(|(d, s)| *d = s / n);
-    Template {
-        id,
-        person_id: id,
-        display_name: bounded_str(&format!("P{id}")),
-        model_id: bounded_str(model),
-        embedding: Embedding::quantize(&a),
-    }
-}
-
 fn start(store: &Path, port: &str, log: &Path) -> (DeviceProcess, String) {
-    let d = DeviceProcess::start(
-        &["--store", store.to_str().expect("utf-8"), "--listen", port, "--allow-pairing", "30"],
-        log,
-    );
+    let d = start_device(store, port, log);
     let addr = d.addr.clone().expect("address").trim_start_matches("tcp:").to_string();
     (d, addr)
 }

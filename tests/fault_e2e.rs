@@ -2,33 +2,18 @@
 //! duplicates and delays frames. CRC-32 on every frame, MACs on every request and the
 //! commit digest must let nothing corrupted in; retries must get the sync through.
 
-use facegate_e2e::fault_proxy::{FaultProxy, Faults};
-use facegate_e2e::{facegate, run_ok, DeviceProcess};
+use crate::util::fault_proxy::{FaultProxy, Faults};
+use crate::util::{add_people, facegate, run_ok, start_device};
+use facegate_host::commands::connect_paired;
 use facegate_host::commands::sync::{device_templates, sync_device_with};
-use facegate_host::commands::{connect_paired, connect_paired_with};
 use facegate_host::link::{Addr, Client, Patience};
 use facegate_host::registry::Registry;
-use facegate_proto::EMBEDDING_DIM;
-use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
-
-fn add_people(registry: &mut Registry, model: &str, n: usize) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    for i in 0..n {
-        let v: Vec<f32> = (0..EMBEDDING_DIM).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        let v = v.into_iter().map(|x| x / norm).collect();
-        registry.enroll(&format!("Person {i:04}"), model, &[(v, "synthetic".into(), None)]).expect("enroll");
-    }
-}
 
 fn check_through(name: &str, faults: Faults, seed: u64) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (store, reg_path) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
-    let device = DeviceProcess::start(
-        &["--store", store.to_str().expect("utf-8"), "--listen", "127.0.0.1:0", "--allow-pairing", "60"],
-        &tmp.path().join("device.log"),
-    );
+    let device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
     let device_addr = device.addr.clone().expect("address");
     let proxy = FaultProxy::start(
         device_addr.trim_start_matches("tcp:").parse().expect("socket address"),
@@ -42,7 +27,7 @@ fn check_through(name: &str, faults: Faults, seed: u64) {
     run_ok(facegate(&reg_path).args(["pair", "--device", &addr_s]));
     let model = Client::connect(&addr, Patience::default()).expect("connect").info.model_id.to_string();
     let mut registry = Registry::open(&reg_path).expect("registry");
-    add_people(&mut registry, &model, 1000);
+    add_people(&mut registry, &model, 0, 1000);
 
     proxy.set(faults);
     let patience = Patience { reply: Duration::from_millis(500), retries: 20 };
@@ -57,6 +42,19 @@ fn check_through(name: &str, faults: Faults, seed: u64) {
         proxy.stats.summary()
     );
     assert_eq!(outcome.templates, 1000);
+    // The faults really happened, and the host got through them by retrying: every frame the
+    // proxy cut or corrupted costs the exchange it was in one retry (a cut can merge two frames
+    // into one bad one, hence the factor 2 below); duplicates and delays may cost one more.
+    let count = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let damaged = count(&proxy.stats.corrupted) + count(&proxy.stats.dropped);
+    let harmless = count(&proxy.stats.duplicated) + count(&proxy.stats.delayed);
+    assert!(damaged > 0, "{name}: the proxy damaged no frame: {}", proxy.stats.summary());
+    assert!(2 * outcome.retries >= damaged, "{name}: {damaged} damaged frames but only {} retries", outcome.retries);
+    assert!(
+        outcome.retries <= 2 * (damaged + harmless) + 5,
+        "{name}: {} retries for {damaged} damaged and {harmless} duplicated or delayed frames",
+        outcome.retries
+    );
 
     // The device holds exactly the registry's set (the device checked the digest at commit;
     // here the ids and names), and a clean second sync finds nothing to do.
@@ -73,7 +71,6 @@ fn check_through(name: &str, faults: Faults, seed: u64) {
     let again = sync_device_with(&mut registry, &addr, Patience::default(), false).expect("second sync");
     assert!(again.up_to_date, "{again:?}");
     assert_eq!(again.digest, outcome.digest);
-    let _ = connect_paired_with;
     drop(device);
 }
 

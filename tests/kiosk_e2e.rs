@@ -3,7 +3,7 @@
 //! syncing, and following the device's decisions for other photos of those people and of
 //! strangers.
 
-use facegate_e2e::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
+use crate::util::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
 use facegate_host::commands::demo::FrameWriter;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -1,11 +1,11 @@
 //! The kiosk loop with the real engine on LFW faces, driven in-process through a synthetic
 //! frame source: consensus, no re-embedding of a decided face, lockout, verify mode.
 
+use crate::util::{data_dir, lfw_people};
 use facegate_device::audit_log::AuditLog;
 use facegate_device::core::{Core, Identity, Settings};
 use facegate_device::kiosk::{self, Kiosk, KioskStats, Mode};
 use facegate_device::store::TemplateStore;
-use facegate_e2e::{data_dir, lfw_people};
 use facegate_engine::source::SyntheticSource;
 use facegate_engine::{Engine, EngineConfig, FacePolicy, QualityGate};
 use facegate_proto::{bounded_str, Capabilities, Decision, Embedding, Template, EMBEDDING_DIM};

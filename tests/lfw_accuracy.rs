@@ -5,7 +5,7 @@ use facegate_host::commands::eval::{self, EvalPairsArgs};
 
 #[test]
 fn lfw_view2_accuracy_meets_the_bar() {
-    let Some(data) = facegate_e2e::data_dir("lfw_view2_accuracy_meets_the_bar") else { return };
+    let Some(data) = crate::util::data_dir("lfw_view2_accuracy_meets_the_bar") else { return };
     let engine = Engine::load(&EngineConfig::default()).expect("models load");
     let lfw = data.join("lfw");
     let args = EvalPairsArgs {

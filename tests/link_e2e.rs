@@ -2,56 +2,12 @@
 //! the device being killed mid-way, a host without the key changes nothing, templates from
 //! another model are refused, and the same works over a serial line (a `socat` pty pair).
 
-use facegate_e2e::raw::{error_code, RawSession};
-use facegate_e2e::{facegate, run_ok, DeviceProcess};
+use crate::util::raw::{error_code, RawSession};
+use crate::util::{add_people, facegate, run_ok, start_device, Paired};
 use facegate_host::commands::connect_paired;
-use facegate_host::link::{Addr, Client, LinkError, Patience};
+use facegate_host::link::{Client, LinkError, Patience};
 use facegate_host::registry::Registry;
 use facegate_proto::{Embedding, ErrorCode, Request, Signer, Template, EMBEDDING_DIM};
-use rand::{Rng, SeedableRng};
-use std::path::Path;
-
-fn unit_vector(rng: &mut impl Rng) -> Vec<f32> {
-    let v: Vec<f32> = (0..EMBEDDING_DIM).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / n).collect()
-}
-
-/// Adds `n` synthetic people (one template each) for `model` to the registry.
-fn add_people(registry: &Path, model: &str, first: usize, n: usize) {
-    let mut reg = Registry::open(registry).expect("registry");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(first as u64);
-    for i in first..first + n {
-        reg.enroll(&format!("Person {i:04}"), model, &[(unit_vector(&mut rng), "synthetic".into(), None)])
-            .expect("enroll synthetic person");
-    }
-}
-
-fn start_device(store: &Path, listen: &str, log: &Path) -> DeviceProcess {
-    DeviceProcess::start(&["--store", store.to_str().expect("utf-8"), "--listen", listen, "--allow-pairing", "60"], log)
-}
-
-/// A fresh device (pairing window open) paired with a fresh registry.
-struct Paired {
-    tmp: tempfile::TempDir,
-    store: std::path::PathBuf,
-    registry: std::path::PathBuf,
-    device: DeviceProcess,
-    addr_s: String,
-    addr: Addr,
-    model: String,
-}
-
-fn paired_device() -> Paired {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
-    let device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
-    let addr_s = device.addr.clone().expect("address");
-    let addr: Addr = addr_s.parse().expect("address");
-    run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
-    let model = Client::connect(&addr, Patience::default()).expect("connect").info.model_id.to_string();
-    Paired { tmp, store, registry, device, addr_s, addr, model }
-}
 
 fn template_ids(client: &mut Client) -> Vec<u32> {
     facegate_host::commands::sync::device_templates(client).expect("list templates").into_keys().collect()
@@ -59,9 +15,9 @@ fn template_ids(client: &mut Client) -> Vec<u32> {
 
 #[test]
 fn sync_interrupted_by_a_killed_device_keeps_the_old_set_and_a_rerun_completes() {
-    let Paired { tmp, store, registry, mut device, addr_s, addr, model } = paired_device();
+    let Paired { tmp, store, registry, mut device, addr_s, addr, model } = Paired::new();
 
-    add_people(&registry, &model, 0, 40);
+    add_people(&mut Registry::open(&registry).expect("registry"), &model, 0, 40);
     run_ok(facegate(&registry).args(["sync"]));
     let reg = Registry::open(&registry).expect("registry");
     let mut client = connect_paired(&reg, &addr).expect("connect");
@@ -69,7 +25,7 @@ fn sync_interrupted_by_a_killed_device_keeps_the_old_set_and_a_rerun_completes()
     assert_eq!(old_ids.len(), 40);
 
     // A bigger set, half sent, then the device dies.
-    add_people(&registry, &model, 40, 300);
+    add_people(&mut Registry::open(&registry).expect("registry"), &model, 40, 300);
     let wanted = reg.wire_templates(&model).expect("templates");
     assert_eq!(wanted.len(), 340);
     client.request(Request::SyncBegin { expected_generation: old_generation, total_templates: 340 }).expect("begin");
@@ -97,15 +53,15 @@ fn sync_interrupted_by_a_killed_device_keeps_the_old_set_and_a_rerun_completes()
 
 #[test]
 fn a_host_without_the_key_changes_nothing() {
-    let Paired { tmp, store: _, registry, device: _device, addr_s, addr, model } = paired_device();
-    add_people(&registry, &model, 0, 3);
+    let Paired { tmp, store: _, registry, device: _device, addr_s, addr, model } = Paired::new();
+    add_people(&mut Registry::open(&registry).expect("registry"), &model, 0, 3);
     run_ok(facegate(&registry).args(["sync"]));
     let reg = Registry::open(&registry).expect("registry");
     let before = connect_paired(&reg, &addr).expect("connect").info.store_generation;
 
     // Another registry: not paired, and the pairing window closed with the first pairing.
     let stranger = tmp.path().join("other.sqlite3");
-    add_people(&stranger, &model, 100, 2);
+    add_people(&mut Registry::open(&stranger).expect("registry"), &model, 100, 2);
     let out = facegate(&stranger).args(["sync", "--device", &addr_s]).output().expect("run");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no pairing"));
     let out = facegate(&stranger).args(["pair", "--device", &addr_s]).output().expect("run");
@@ -144,8 +100,8 @@ fn a_host_without_the_key_changes_nothing() {
 
 #[test]
 fn templates_of_another_model_are_refused() {
-    let Paired { tmp: _tmp, store: _, registry, device: _device, addr_s: _, addr, model: _ } = paired_device();
-    add_people(&registry, "some-other-model/fp32", 0, 2);
+    let Paired { tmp: _tmp, store: _, registry, device: _device, addr_s: _, addr, model: _ } = Paired::new();
+    add_people(&mut Registry::open(&registry).expect("registry"), "some-other-model/fp32", 0, 2);
 
     let out = facegate(&registry).args(["sync"]).output().expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -171,8 +127,8 @@ fn templates_of_another_model_are_refused() {
 
 #[test]
 fn a_commit_after_another_host_changed_the_store_is_refused() {
-    let Paired { tmp: _tmp, store: _, registry, device: _device, addr_s, addr: _, model } = paired_device();
-    add_people(&registry, &model, 0, 3);
+    let Paired { tmp: _tmp, store: _, registry, device: _device, addr_s, addr: _, model } = Paired::new();
+    add_people(&mut Registry::open(&registry).expect("registry"), &model, 0, 3);
     let reg = Registry::open(&registry).expect("registry");
     let key = reg.device(&addr_s).expect("registry").expect("paired").key;
     let set = reg.wire_templates(&model).expect("templates");

@@ -2,7 +2,7 @@
 //! host syncs changing sets and follows the events. Memory must stay flat. 20 s here;
 //! `FACEGATE_LOAD_SECS=600` for the ten-minute run, which prints RSS over time.
 
-use facegate_e2e::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
+use crate::util::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
 use facegate_host::commands::demo::FrameWriter;
 use facegate_host::commands::sync::sync_device;
 use facegate_host::link::Addr;

@@ -73,8 +73,8 @@ fn int8_variants_stay_close_to_fp32_on_real_faces() {
     use facegate_engine::kernels::Kernels;
     use facegate_engine::model::Net;
     use facegate_engine::{Engine, EngineConfig, FacePolicy, QualityGate};
-    let Some(data) = facegate_e2e::data_dir("int8_variants_stay_close_to_fp32_on_real_faces") else { return };
-    let mut people = facegate_e2e::lfw_people(&data.join("lfw"), 1);
+    let Some(data) = crate::util::data_dir("int8_variants_stay_close_to_fp32_on_real_faces") else { return };
+    let mut people = crate::util::lfw_people(&data.join("lfw"), 1);
     people.sort();
     let engine = Engine::load(&EngineConfig::default()).expect("engine");
     let crops: Vec<_> = people

@@ -3,8 +3,8 @@
 //! window, the store on disk reveals nothing without the device key, and a tampered store
 //! stops the device instead of being replaced.
 
-use facegate_e2e::raw::{error_code as code, RawSession};
-use facegate_e2e::{facegate, run_ok, DeviceProcess};
+use crate::util::raw::{error_code as code, RawSession};
+use crate::util::{facegate, run_ok, Paired};
 use facegate_host::registry::Registry;
 use facegate_proto::{Body, ErrorCode, Frame, Request, Setting, Signer, Threshold};
 
@@ -20,27 +20,15 @@ fn state_changing(i: u32) -> Request {
 
 #[test]
 fn forged_frames_are_rejected_and_the_store_is_sealed() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
-    let mut device = DeviceProcess::start(
-        &["--store", store.to_str().expect("utf-8"), "--listen", "127.0.0.1:0", "--allow-pairing", "60"],
-        &tmp.path().join("device.log"),
-    );
-    let addr = device.addr.clone().expect("address");
-    run_ok(facegate(&registry).args(["pair", "--device", &addr]));
+    let Paired { tmp: _tmp, store, registry, mut device, addr_s: addr, model, .. } = Paired::new();
     let key = Registry::open(&registry).expect("registry").device(&addr).expect("db").expect("paired").key;
     {
         // Three named people on the device.
         let mut reg = Registry::open(&registry).expect("registry");
-        let info_model = facegate_host::link::Client::connect(&addr.parse().expect("addr"), Default::default())
-            .expect("connect")
-            .info
-            .model_id
-            .to_string();
         for (i, name) in ["Zelda Secretname", "Quentin Hiddenface", "Ursula Private"].iter().enumerate() {
             let mut v = vec![0.0f32; 512];
             v[i] = 1.0;
-            reg.enroll(name, &info_model, &[(v, "synthetic".into(), None)]).expect("enroll");
+            reg.enroll(name, &model, &[(v, "synthetic".into(), None)]).expect("enroll");
         }
     }
     run_ok(facegate(&registry).args(["sync"]));
@@ -116,7 +104,7 @@ fn forged_frames_are_rejected_and_the_store_is_sealed() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     std::fs::write(&path, &bytes).expect("tamper");
-    let out = std::process::Command::new(facegate_e2e::binary("facegate-device", "facegate-device"))
+    let out = std::process::Command::new(crate::util::binary("facegate-device"))
         .args(["run", "--store"])
         .arg(&store)
         .output()

@@ -1,7 +1,7 @@
 //! Host and device over a serial line: a `socat` pseudo-terminal pair stands in for the USB
 //! cable. Pair, enrol from LFW, sync, and follow decisions, all over the pty.
 
-use facegate_e2e::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
+use crate::util::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
 use facegate_engine::{Engine, EngineConfig, FacePolicy, QualityGate};
 use facegate_host::commands::demo::FrameWriter;
 use std::io::{BufRead, BufReader};

@@ -597,25 +597,17 @@ fn fault(stage: Stage) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use facegate_engine::embed::random_unit;
     use facegate_proto::{bounded_str, Embedding, Threshold, EMBEDDING_DIM};
     use proptest::prelude::*;
     use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     use tempfile::TempDir;
 
     const MODEL: &str = "arcface-test-v1";
 
     fn unit_vector(seed: u64) -> [f32; EMBEDDING_DIM] {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut v = [0f32; EMBEDDING_DIM];
-        for x in v.iter_mut() {
-            *x = rng.gen_range(-1.0f32..1.0);
-        }
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        for x in v.iter_mut() {
-            *x /= norm;
-        }
-        v
+        random_unit(&mut StdRng::seed_from_u64(seed)).try_into().expect("512 values")
     }
 
     fn template(id: TemplateId, seed: u64) -> Template {

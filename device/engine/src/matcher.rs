@@ -146,9 +146,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn random_embedding(rng: &mut impl Rng) -> Embedding {
-        // Sum of uniforms: roughly Gaussian, like real embeddings.
-        let v = (0..EMBEDDING_DIM).map(|_| (0..4).map(|_| rng.gen::<f32>() - 0.5).sum()).collect();
-        Embedding::from_raw(v).expect("non-zero")
+        Embedding::from_raw(crate::embed::random_unit(rng)).expect("non-zero")
     }
 
     fn noisy(e: &Embedding, amount: f32, rng: &mut impl Rng) -> Embedding {

@@ -3,12 +3,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use facegate_engine::embed::random_unit;
 use facegate_engine::embed::Embedder;
 use facegate_engine::kernels::Kernels;
 use facegate_engine::matcher::{Gallery, TemplateRef};
 use facegate_engine::model::Net;
 use facegate_engine::{align, image_io, landmarks, Embedding, Engine, EngineConfig};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,19 +89,12 @@ fn peak_rss_mb() -> Option<f64> {
 
 fn random_gallery(n: usize, seed: u64) -> (Gallery, Embedding) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut unit = || {
-        let v: Vec<f32> = (0..512).map(|_| (0..4).map(|_| rng.gen::<f32>() - 0.5).sum()).collect();
-        Embedding::from_raw(v)
-    };
+    let mut unit = || Embedding::from_raw(random_unit(&mut rng)).expect("a unit vector normalises");
     let mut g = Gallery::new();
     for i in 0..n {
-        if let Some(e) = unit() {
-            g.push(TemplateRef { template_id: i as u32, person_id: i as u32, name: String::new() }, &e);
-        }
+        g.push(TemplateRef { template_id: i as u32, person_id: i as u32, name: String::new() }, &unit());
     }
-    // A sum of uniforms is never the zero vector in practice; fall back to a fixed one.
-    let probe = unit().or_else(|| Embedding::from_raw(vec![1.0; 512]));
-    (g, probe.expect("a constant vector normalises"))
+    (g, unit())
 }
 
 pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {

@@ -1,9 +1,16 @@
-//! Helpers for the end-to-end tests in `tests/`.
+//! Helpers shared by the end-to-end suites: where the data and binaries are, a device process,
+//! a paired device, synthetic templates and people.
 
 pub mod fault_proxy;
 pub mod raw;
 
+use facegate_host::link::{Addr, Client, Patience};
+use facegate_host::registry::Registry;
+use facegate_proto::{bounded_str, Embedding, Template, EMBEDDING_DIM};
+use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
+
+pub use facegate_engine::embed::random_unit;
 
 /// The repository root.
 pub fn repo_root() -> &'static Path {
@@ -32,27 +39,25 @@ pub fn data_dir(test: &str) -> Option<PathBuf> {
     None
 }
 
-/// Path of a workspace binary, built on first use.
+/// Path of a workspace binary (`facegate`, `facegate-device`), built on first use.
 ///
 /// Tests of the root package cannot see other packages' `CARGO_BIN_EXE_*`, so they ask cargo
-/// (the same one, same profile, same target dir) to build it; it is a no-op when up to date.
-pub fn binary(package: &str, name: &str) -> PathBuf {
-    use std::sync::Mutex;
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-    let path = target.join("debug").join(name);
-    if !built.iter().any(|b| b == name) {
+/// (the same one, same profile, same target dir) to build the workspace's binaries. It asks
+/// with `--workspace --tests` as well, so the features resolve as in `cargo test --workspace`
+/// and nothing is compiled a second time (a `-p` build would rebuild tract with other features).
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = std::process::Command::new(cargo)
             .current_dir(repo_root())
-            .args(["build", "--quiet", "-p", package, "--bin", name])
+            .args(["build", "--quiet", "--workspace", "--tests", "--bins"])
             .status()
-            .unwrap_or_else(|e| panic!("cannot run cargo to build {name}: {e}"));
-        assert!(status.success(), "building {name} failed");
-        built.push(name.to_string());
-    }
-    path
+            .unwrap_or_else(|e| panic!("cannot run cargo to build the binaries: {e}"));
+        assert!(status.success(), "building the workspace's binaries failed");
+    });
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    target.join("debug").join(name)
 }
 
 /// A running `facegate-device`, killed when dropped.
@@ -68,7 +73,7 @@ impl DeviceProcess {
     /// Its log goes to `log`.
     pub fn start(args: &[&str], log: &Path) -> DeviceProcess {
         use std::io::BufRead;
-        let bin = binary("facegate-device", "facegate-device");
+        let bin = binary("facegate-device");
         // Appended, so restarts of one device share a log.
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("device log file");
         let mut child = std::process::Command::new(bin)
@@ -124,9 +129,14 @@ impl Drop for DeviceProcess {
     }
 }
 
+/// The `facegate` host binary, for commands that need no registry.
+pub fn facegate_bin() -> std::process::Command {
+    std::process::Command::new(binary("facegate"))
+}
+
 /// `facegate` with its registry at `registry`.
 pub fn facegate(registry: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(binary("facegate-host", "facegate"));
+    let mut c = facegate_bin();
     c.env("FACEGATE_REGISTRY", registry);
     c
 }
@@ -146,23 +156,67 @@ pub fn run_ok(cmd: &mut std::process::Command) -> String {
 
 /// LFW people with at least `min_photos` images, in name order: (name, photo paths).
 pub fn lfw_people(lfw: &Path, min_photos: usize) -> Vec<(String, Vec<PathBuf>)> {
-    let mut people = Vec::new();
-    let Ok(entries) = std::fs::read_dir(lfw) else { return people };
-    for e in entries.flatten() {
-        let dir = e.path();
-        if !dir.is_dir() {
-            continue;
-        }
-        let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map(|r| r.flatten().map(|f| f.path()).filter(|p| p.extension().is_some_and(|x| x == "jpg")).collect())
-            .unwrap_or_default();
-        if photos.len() >= min_photos {
-            photos.sort();
-            people.push((e.file_name().to_string_lossy().into_owned(), photos));
-        }
+    facegate_engine::dataset::people(lfw, min_photos).unwrap_or_else(|e| panic!("listing {}: {e}", lfw.display()))
+}
+
+/// A wire template of a random face for `model` (person `id`, named `P<id>`).
+pub fn template(id: u32, model: &str, rng: &mut impl Rng) -> Template {
+    let v: [f32; EMBEDDING_DIM] = random_unit(rng).try_into().expect("512 values");
+    Template {
+        id,
+        person_id: id,
+        display_name: bounded_str(&format!("P{id}")),
+        model_id: bounded_str(model),
+        embedding: Embedding::quantize(&v),
     }
-    people.sort();
-    people
+}
+
+/// Enrols `n` synthetic people (`Person 0000`, ...; one random template each) for `model`,
+/// numbered from `first`; the same `first` gives the same faces.
+pub fn add_people(registry: &mut Registry, model: &str, first: usize, n: usize) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(first as u64);
+    for i in first..first + n {
+        registry
+            .enroll(&format!("Person {i:04}"), model, &[(random_unit(&mut rng), "synthetic".into(), None)])
+            .expect("enroll synthetic person");
+    }
+}
+
+/// A device on TCP at `listen` (`127.0.0.1:0` for any free port) with its pairing window
+/// open, its log in `log`.
+pub fn start_device(store: &Path, listen: &str, log: &Path) -> DeviceProcess {
+    DeviceProcess::start(&["--store", path_str(store), "--listen", listen, "--allow-pairing", "60"], log)
+}
+
+/// A path as the `&str` a command line takes (test paths are UTF-8).
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 test path")
+}
+
+/// A fresh device paired with a fresh registry through `facegate pair`.
+pub struct Paired {
+    pub tmp: tempfile::TempDir,
+    pub store: PathBuf,
+    pub registry: PathBuf,
+    pub device: DeviceProcess,
+    /// `tcp:127.0.0.1:PORT`
+    pub addr_s: String,
+    pub addr: Addr,
+    /// The device's embedding model id.
+    pub model: String,
+}
+
+impl Paired {
+    pub fn new() -> Paired {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (store, registry) = (tmp.path().join("store"), tmp.path().join("registry.sqlite3"));
+        let device = start_device(&store, "127.0.0.1:0", &tmp.path().join("device.log"));
+        let addr_s = device.addr.clone().expect("address");
+        let addr: Addr = addr_s.parse().expect("address");
+        run_ok(facegate(&registry).args(["pair", "--device", &addr_s]));
+        let model = Client::connect(&addr, Patience::default()).expect("connect").info.model_id.to_string();
+        Paired { tmp, store, registry, device, addr_s, addr, model }
+    }
 }
 
 /// `jpeg` with an EXIF APP1 segment carrying `orientation` (1..=8) inserted after SOI.

@@ -1,25 +1,6 @@
 //! `facegate verify`: exit codes, JSON keys and clear errors, through the real binary.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-fn facegate() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_facegate"))
-}
-
-fn lfw() -> Option<PathBuf> {
-    let dir = std::env::var_os("FACEGATE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/faces"));
-    let dir = if dir.is_relative() { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(dir) } else { dir };
-    let lfw = dir.join("lfw");
-    if lfw.is_dir() {
-        return Some(lfw);
-    }
-    assert!(!std::env::var("FACEGATE_REQUIRE_DATA").is_ok_and(|v| v == "1"), "face data missing at {}", dir.display());
-    eprintln!("SKIPPED: face data not found at {} (set FACEGATE_DATA)", dir.display());
-    None
-}
+use crate::util::{data_dir, facegate_bin as facegate};
 
 #[test]
 fn unreadable_and_faceless_images_exit_2_with_a_reason() {
@@ -39,7 +20,7 @@ fn unreadable_and_faceless_images_exit_2_with_a_reason() {
 
 #[test]
 fn same_person_exits_0_and_strangers_exit_1() {
-    let Some(lfw) = lfw() else { return };
+    let Some(lfw) = data_dir("verify_cli").map(|d| d.join("lfw")) else { return };
     let a = lfw.join("Aaron_Peirsol/Aaron_Peirsol_0001.jpg");
     let b = lfw.join("Aaron_Peirsol/Aaron_Peirsol_0002.jpg");
     let c = lfw.join("Abel_Pacheco/Abel_Pacheco_0001.jpg");

@@ -1,13 +1,7 @@
 //! `facegate list`, `rename`, `remove` through the real binary, on a registry filled in code.
 
+use crate::util::facegate;
 use facegate_host::registry::Registry;
-use std::process::Command;
-
-fn facegate(registry: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_facegate"));
-    c.env("FACEGATE_REGISTRY", registry);
-    c
-}
 
 fn unit(i: usize) -> Vec<f32> {
     let mut v = vec![0.0f32; 512];
