@@ -347,3 +347,238 @@ impl Session {
         Frame::response(id, Response::Config(s))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit_log::AuditLog;
+    use crate::core::{Identity, Settings};
+    use crate::store::TemplateStore;
+    use facegate_proto::{Capabilities, Embedding, HelloRequest, Key, Signer, Threshold, EMBEDDING_DIM};
+    use rand::SeedableRng;
+    use std::time::Duration;
+
+    const MODEL: &str = "session-test-model";
+    const KEY: Key = [7; 32];
+
+    /// A device core on a fresh store, with the pairing window open.
+    fn core(dir: &std::path::Path) -> Arc<Core> {
+        let store = TemplateStore::open(&dir.join("store"), MODEL).expect("store");
+        let audit = AuditLog::open(&dir.join("audit.log")).expect("audit log");
+        let identity = Identity { device_id: "test".into(), model_id: MODEL.into(), capabilities: Capabilities::SYNC };
+        let settings = Settings { threshold: Threshold::Cosine(0.4), ..Settings::default() };
+        let core = Arc::new(Core::new(identity, None, store, audit, settings).expect("core"));
+        core.open_pairing(Duration::from_secs(60));
+        core
+    }
+
+    fn response(f: Frame) -> Response {
+        match f.body {
+            Body::Response(r) => r,
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    fn code(f: Frame) -> ErrorCode {
+        match response(f) {
+            Response::Error(e) => e.code,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    fn hello(session: &mut Session) -> DeviceInfo {
+        let req = Request::Hello(HelloRequest { protocol_version: PROTOCOL_VERSION, host_id: bounded_str("t") });
+        match response(session.handle(Frame::request(1, req))) {
+            Response::Hello(info) => info,
+            other => panic!("expected Hello, got {other:?}"),
+        }
+    }
+
+    /// A session that said hello and paired; the signer for its requests.
+    fn paired(core: &Arc<Core>) -> (Session, Signer) {
+        let mut session = Session::new(core.clone());
+        let info = hello(&mut session);
+        assert_eq!(response(session.handle(Frame::request(2, Request::Pair { key: KEY }))), Response::Paired);
+        (session, Signer::new(KEY, info.session_nonce))
+    }
+
+    fn template(id: u32, seed: u64) -> Template {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let v: [f32; EMBEDDING_DIM] = facegate_engine::embed::random_unit(&mut rng).try_into().expect("512 values");
+        Template {
+            id,
+            person_id: id,
+            display_name: bounded_str(&format!("P{id}")),
+            model_id: bounded_str(MODEL),
+            embedding: Embedding::quantize(&v),
+        }
+    }
+
+    fn chunk(seq: u32, templates: &[Template]) -> Request {
+        let mut v = facegate_proto::heapless::Vec::new();
+        for t in templates {
+            v.push(t.clone()).expect("chunk fits");
+        }
+        Request::SyncChunk { seq, templates: v }
+    }
+
+    fn digest(templates: &[Template]) -> [u8; 32] {
+        let mut d = SyncDigest::new();
+        templates.iter().for_each(|t| d.update(t));
+        d.finalize()
+    }
+
+    #[test]
+    fn hello_then_pair_then_a_signed_request_is_served() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = core(dir.path());
+        let mut session = Session::new(core.clone());
+        let list = Request::ListTemplates { cursor: 0, limit: 8 };
+        assert_eq!(code(session.handle(Frame::request(1, list.clone()))), ErrorCode::NotPaired, "Hello comes first");
+        let info = hello(&mut session);
+        assert!(!info.paired && info.pairing_open);
+        assert_eq!(code(session.handle(Frame::request(2, list.clone()))), ErrorCode::NotPaired, "no key yet");
+        assert_eq!(response(session.handle(Frame::request(3, Request::Pair { key: KEY }))), Response::Paired);
+        assert_eq!(core.pairing_key(), Some(KEY));
+        let mut signer = Signer::new(KEY, info.session_nonce);
+        match response(session.handle(signer.signed_request(4, list))) {
+            Response::Templates(page) => assert_eq!((page.total, page.items.len()), (0, 0)),
+            other => panic!("expected Templates, got {other:?}"),
+        }
+        // Ping needs no MAC, and a second Hello hands out a new nonce.
+        let ping = Request::Ping { payload: 9 };
+        assert_eq!(response(session.handle(Frame::request(5, ping))), Response::Pong { payload: 9 });
+        let again = hello(&mut session);
+        assert!(again.paired);
+        assert_ne!(again.session_nonce, info.session_nonce);
+        assert_eq!(session.stats.rejected_auth, 0);
+    }
+
+    #[test]
+    fn pairing_outside_the_window_is_refused_and_audited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = core(dir.path());
+        core.open_pairing(Duration::ZERO);
+        let mut session = Session::new(core.clone());
+        hello(&mut session);
+        assert_eq!(code(session.handle(Frame::request(2, Request::Pair { key: KEY }))), ErrorCode::PairingClosed);
+        assert_eq!(core.pairing_key(), None);
+        let records = core.lock().audit.read(0, 100).expect("audit");
+        assert!(records.iter().any(|r| r.kind == AuditKind::AuthFailure), "{records:?}");
+    }
+
+    #[test]
+    fn unsigned_altered_replayed_and_reordered_requests_are_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = core(dir.path());
+        let (mut session, mut signer) = paired(&core);
+        let list = || Request::ListTemplates { cursor: 0, limit: 8 };
+
+        assert_eq!(code(session.handle(Frame::request(10, list()))), ErrorCode::Unauthenticated);
+
+        let mut altered = signer.signed_request(11, list());
+        altered.body = Body::Request(Request::ListTemplates { cursor: 5, limit: 8 });
+        assert_eq!(code(session.handle(altered)), ErrorCode::BadMac);
+
+        let good = signer.signed_request(12, list());
+        assert!(matches!(response(session.handle(good.clone())), Response::Templates(_)));
+        assert_eq!(code(session.handle(good)), ErrorCode::Replay, "the same frame twice");
+
+        let (first, second) = (signer.signed_request(13, list()), signer.signed_request(14, list()));
+        assert!(matches!(response(session.handle(second)), Response::Templates(_)));
+        assert_eq!(code(session.handle(first)), ErrorCode::Replay, "an older counter after a newer one");
+
+        let mut wrong = Signer::new([8; 32], [0; 32]);
+        assert_eq!(code(session.handle(wrong.signed_request(15, list()))), ErrorCode::BadMac);
+        assert_eq!(session.stats.rejected_auth, 5);
+        // A burst of failures is one audit record per session, not one per frame.
+        let records = core.lock().audit.read(0, 100).expect("audit");
+        assert_eq!(records.iter().filter(|r| r.kind == AuditKind::AuthFailure).count(), 1);
+    }
+
+    #[test]
+    fn a_sync_stages_chunks_and_commits_atomically() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = core(dir.path());
+        let (mut session, mut signer) = paired(&core);
+        let set: Vec<Template> = (1..=6).map(|i| template(i, u64::from(i))).collect();
+        let begin = Request::SyncBegin { expected_generation: 0, total_templates: 6 };
+        assert!(matches!(response(session.handle(signer.signed_request(10, begin))), Response::SyncStarted { .. }));
+
+        let accepted = |f: Frame| match response(f) {
+            Response::SyncChunkAccepted { seq, received } => (seq, received),
+            other => panic!("expected SyncChunkAccepted, got {other:?}"),
+        };
+        assert_eq!(accepted(session.handle(signer.signed_request(11, chunk(0, &set[..4])))), (0, 4));
+        // The same chunk again (the host lost our reply) is answered, not staged twice.
+        assert_eq!(accepted(session.handle(signer.signed_request(12, chunk(0, &set[..4])))), (0, 4));
+        assert_eq!(code(session.handle(signer.signed_request(13, chunk(2, &set[4..])))), ErrorCode::SyncSequence);
+        assert_eq!(core.lock().store.len(), 0, "nothing reaches the store before the commit");
+        assert_eq!(accepted(session.handle(signer.signed_request(14, chunk(1, &set[4..])))), (1, 6));
+
+        let commit = Request::SyncCommit { template_count: 6, digest: digest(&set) };
+        match response(session.handle(signer.signed_request(15, commit))) {
+            Response::SyncCommitted { template_count, generation } => {
+                assert_eq!(template_count, 6);
+                assert_eq!(generation, core.lock().store.generation());
+            }
+            other => panic!("expected SyncCommitted, got {other:?}"),
+        }
+        let ids: Vec<u32> = core.lock().store.templates().iter().map(|t| t.id).collect();
+        assert_eq!(ids.len(), 6);
+        assert_eq!(core.gallery().len(), 6, "the kiosk matches against the new set");
+    }
+
+    #[test]
+    fn a_commit_that_does_not_match_or_an_abort_leaves_the_store_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = core(dir.path());
+        let (mut session, mut signer) = paired(&core);
+        let set: Vec<Template> = (1..=2).map(|i| template(i, u64::from(i))).collect();
+        let begin = || Request::SyncBegin { expected_generation: 0, total_templates: 2 };
+
+        session.handle(signer.signed_request(10, begin()));
+        session.handle(signer.signed_request(11, chunk(0, &set)));
+        let wrong_digest = Request::SyncCommit { template_count: 2, digest: digest(&set[..1]) };
+        assert_eq!(code(session.handle(signer.signed_request(12, wrong_digest))), ErrorCode::SyncMismatch);
+        let commit = || Request::SyncCommit { template_count: 2, digest: digest(&set) };
+        assert_eq!(
+            code(session.handle(signer.signed_request(13, commit()))),
+            ErrorCode::NoSyncSession,
+            "a mismatched commit discards the staged set"
+        );
+
+        session.handle(signer.signed_request(14, begin()));
+        session.handle(signer.signed_request(15, chunk(0, &set)));
+        assert!(matches!(
+            response(session.handle(signer.signed_request(16, Request::SyncAbort))),
+            Response::SyncAborted { generation: 0 }
+        ));
+        assert_eq!(code(session.handle(signer.signed_request(17, commit()))), ErrorCode::NoSyncSession);
+        let inner = core.lock();
+        assert_eq!((inner.store.len(), inner.store.generation()), (0, 0));
+    }
+
+    #[test]
+    fn a_sync_based_on_a_stale_generation_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = core(dir.path());
+        let (mut a, mut signer_a) = paired(&core);
+        let mut b = Session::new(core.clone());
+        let mut signer_b = Signer::new(KEY, hello(&mut b).session_nonce);
+        let stale = Request::SyncBegin { expected_generation: 3, total_templates: 1 };
+        assert_eq!(code(a.handle(signer_a.signed_request(10, stale))), ErrorCode::GenerationMismatch);
+
+        let set = [template(1, 1)];
+        let begin = Request::SyncBegin { expected_generation: 0, total_templates: 1 };
+        a.handle(signer_a.signed_request(11, begin));
+        a.handle(signer_a.signed_request(12, chunk(0, &set)));
+        // Another host changes the store while this sync is staged.
+        let upsert = Request::UpsertTemplate(template(9, 9));
+        assert!(matches!(response(b.handle(signer_b.signed_request(2, upsert))), Response::TemplateStored { .. }));
+        let commit = Request::SyncCommit { template_count: 1, digest: digest(&set) };
+        assert_eq!(code(a.handle(signer_a.signed_request(13, commit))), ErrorCode::GenerationMismatch);
+        let ids: Vec<u32> = core.lock().store.templates().iter().map(|t| t.id).collect();
+        assert_eq!(ids, [9], "the other host's change is kept");
+    }
+}
