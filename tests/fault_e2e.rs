@@ -4,10 +4,10 @@
 
 use crate::util::fault_proxy::{FaultProxy, Faults};
 use crate::util::{add_people, facegate, run_ok, start_device};
-use facegate_host::commands::connect_paired;
-use facegate_host::commands::sync::{device_templates, sync_device_with};
 use facegate_host::link::{Addr, Client, Patience};
+use facegate_host::paired::connect_paired;
 use facegate_host::registry::Registry;
+use facegate_host::sync::{device_templates, sync_device_with};
 use std::time::{Duration, Instant};
 
 fn check_through(name: &str, faults: Faults, seed: u64) {

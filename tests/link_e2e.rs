@@ -4,13 +4,13 @@
 
 use crate::util::raw::{error_code, RawSession};
 use crate::util::{add_people, facegate, run_ok, start_device, Paired};
-use facegate_host::commands::connect_paired;
 use facegate_host::link::{Client, LinkError, Patience};
+use facegate_host::paired::connect_paired;
 use facegate_host::registry::Registry;
 use facegate_proto::{Embedding, ErrorCode, Request, Signer, Template, EMBEDDING_DIM};
 
 fn template_ids(client: &mut Client) -> Vec<u32> {
-    facegate_host::commands::sync::device_templates(client).expect("list templates").into_keys().collect()
+    facegate_host::sync::device_templates(client).expect("list templates").into_keys().collect()
 }
 
 #[test]

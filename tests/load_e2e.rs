@@ -4,9 +4,9 @@
 
 use crate::util::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
 use facegate_host::commands::demo::FrameWriter;
-use facegate_host::commands::sync::sync_device;
 use facegate_host::link::Addr;
 use facegate_host::registry::Registry;
+use facegate_host::sync::sync_device;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};

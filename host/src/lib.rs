@@ -1,13 +1,16 @@
 //! The host side of Facegate as a library, so end-to-end tests drive the same code as the CLI.
 //!
-//! [`registry`] (SQLite: people, templates, devices) and [`link`] (the protocol client) under
-//! [`commands`], one module per `facegate` subcommand.
+//! [`registry`] (SQLite: people, templates, devices), [`link`] (the protocol client),
+//! [`paired`] (a signed session with a paired device) and [`sync`] (bringing a device to the
+//! registry's set); [`commands`] holds one module per `facegate` subcommand: arguments and printing.
 
 pub mod batch;
 pub mod commands;
 pub mod link;
+pub mod paired;
 pub mod pairs;
 pub mod registry;
+pub mod sync;
 
 /// Writes `img` as PNG under `<path>.part`, then renames it to `path`: a reader polling the
 /// folder (the device following its frame folder, a calibration run) never sees half a file.

@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use facegate_engine::{model, Engine, EngineConfig};
 use facegate_host::commands;
+use facegate_host::commands::bench::BenchMode;
 use facegate_host::registry::Registry;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,9 +63,10 @@ enum Command {
     /// Compare two photos: prints score, probability and decision; exit 0 same, 1 different, 2 error.
     #[command(after_help = "Example:\n  facegate verify alice1.jpg alice2.jpg --far 1e-3 --json")]
     Verify(commands::verify::VerifyArgs),
-    /// Per-stage latency against the onnxruntime reference, in one run.
-    #[command(after_help = "Example:\n  facegate bench --data ../shared/faces --json")]
-    Bench(commands::bench::BenchArgs),
+    /// Measure the engine: per-stage latency against tract alone and onnxruntime in one run
+    /// (`stages`, the default), or time per network node (`profile`).
+    #[command(after_help = "Example:\n  facegate bench --data ../shared/faces --json\n  facegate bench profile")]
+    Bench(commands::bench::BenchCommand),
     /// Evaluate the engine on labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -112,6 +114,21 @@ fn open_registry(cli: &Cli) -> Result<Registry> {
     Registry::open(&path).with_context(|| format!("opening the registry {}", path.display()))
 }
 
+fn bench_stages(cli: &Cli, args: &commands::bench::BenchArgs) -> Result<()> {
+    let report = commands::bench::run(&engine_config(cli), args)?;
+    commands::bench::print(&report, args.json);
+    Ok(())
+}
+
+fn bench_profile(cli: &Cli, args: &commands::profile::ProfileArgs) -> Result<()> {
+    let report = match &args.onnx {
+        Some(file) => commands::profile::run_file(file, &args.shape, args.kernels())?,
+        None => commands::profile::run(&engine_config(cli).models_dir, args.kernels())?,
+    };
+    commands::profile::print(&report, args.json);
+    Ok(())
+}
+
 fn run(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Demo(args) => {
@@ -141,17 +158,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let same = commands::verify::run(&load_engine(cli)?, args)?;
             return Ok(if same { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
-        Command::Bench(args) if args.profile => {
-            let report = match &args.onnx {
-                Some(file) => commands::profile::run_file(file, &args.shape, args.kernels())?,
-                None => commands::profile::run(&engine_config(cli).models_dir, args.kernels())?,
-            };
-            commands::profile::print(&report, args.json);
-        }
-        Command::Bench(args) => {
-            let report = commands::bench::run(&engine_config(cli), args)?;
-            commands::bench::print(&report, args.json);
-        }
+        Command::Bench(bench) => match &bench.mode {
+            Some(BenchMode::Profile(args)) => bench_profile(cli, args)?,
+            Some(BenchMode::Stages(args)) => bench_stages(cli, args)?,
+            None => bench_stages(cli, &bench.stages)?,
+        },
         Command::Eval(EvalCommand::Pairs(args)) => {
             let report = commands::eval::run(&load_engine(cli)?, args)?;
             commands::eval::print(&report, args.json)?;

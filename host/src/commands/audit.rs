@@ -1,8 +1,8 @@
 //! `facegate events` (match decisions, live with --follow) and `facegate audit` (the device's
 //! audit log).
 
-use super::connect_paired;
 use crate::link::{Addr, Client};
+use crate::paired::connect_paired;
 use crate::registry::Registry;
 use anyhow::{bail, Result};
 use clap::Args;

@@ -2,7 +2,7 @@
 //! measured in the same invocation on the same images, so the ratio survives a noisy machine.
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, Subcommand};
 use facegate_engine::embed::random_unit;
 use facegate_engine::embed::Embedder;
 use facegate_engine::kernels::Kernels;
@@ -14,6 +14,26 @@ use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+/// `facegate bench [stages|profile]`: without a subcommand, `stages`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchCommand {
+    #[command(subcommand)]
+    pub mode: Option<BenchMode>,
+    #[command(flatten)]
+    pub stages: BenchArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchMode {
+    /// Per-stage latency against tract's operators alone and onnxruntime, in one run (the default).
+    #[command(after_help = "Example:\n  facegate bench stages --data ../shared/faces --json")]
+    Stages(BenchArgs),
+    /// Time per network node, as tract runs the optimised plan (where the time goes).
+    #[command(after_help = "Example:\n  facegate bench profile --tract-kernels")]
+    Profile(super::profile::ProfileArgs),
+}
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -32,33 +52,8 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Profile every network node by node instead (where tract spends its time).
-    #[arg(long)]
-    pub profile: bool,
-    /// With --profile: profile this ONNX file instead of the manifest's (no hash check; for
-    /// trying graph rewrites).
-    #[arg(long, requires = "profile")]
-    pub onnx: Option<PathBuf>,
-    /// With --onnx: its input shape, e.g. 1,3,112,112.
-    #[arg(long, requires = "onnx", value_delimiter = ',')]
-    pub shape: Vec<usize>,
-    /// With --profile: tract's operators only (without the engine's own depthwise, PReLU and
-    /// softmax operators), to see what they replace.
-    #[arg(long, requires = "profile")]
-    pub tract_kernels: bool,
 }
 
-impl BenchArgs {
-    pub fn kernels(&self) -> Kernels {
-        if self.tract_kernels {
-            Kernels::Tract
-        } else {
-            Kernels::Own
-        }
-    }
-}
-
-/// Median and 95th percentile of millisecond samples.
 fn stats(v: &mut [f64]) -> (f64, f64) {
     if v.is_empty() {
         return (f64::NAN, f64::NAN);

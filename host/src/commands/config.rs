@@ -1,7 +1,7 @@
 //! `facegate config --device ADDR [KEY VALUE]`: read or change a device's decision settings.
 
-use super::connect_paired;
 use crate::link::Addr;
+use crate::paired::connect_paired;
 use crate::registry::Registry;
 use anyhow::{bail, Context, Result};
 use clap::Args;

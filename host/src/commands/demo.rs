@@ -4,9 +4,11 @@
 //! device's decisions as they happen and a summary at the end. The display's screens are left
 //! as PNG files to look at.
 
-use super::{connect_paired, enroll, pair, sync};
+use super::{enroll, pair};
 use crate::link::Addr;
+use crate::paired::connect_paired;
 use crate::registry::Registry;
+use crate::sync;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use facegate_engine::dataset::people;

@@ -13,25 +13,3 @@ pub mod people;
 pub mod profile;
 pub mod sync;
 pub mod verify;
-
-use crate::link::{Addr, Client, Patience};
-use crate::registry::Registry;
-use anyhow::{bail, Context, Result};
-
-/// Connects to a device this registry is paired with, ready for signed requests.
-pub fn connect_paired(registry: &Registry, addr: &Addr) -> Result<Client> {
-    connect_paired_with(registry, addr, Patience::default())
-}
-
-/// [`connect_paired`] with explicit timeouts and retries.
-pub fn connect_paired_with(registry: &Registry, addr: &Addr, patience: Patience) -> Result<Client> {
-    let record = registry.device(&addr.to_string())?.with_context(|| {
-        format!("no pairing with {addr} in this registry: run `facegate pair --device {addr}` first")
-    })?;
-    let mut client = Client::connect(addr, patience).with_context(|| format!("connecting to {addr}"))?;
-    if !client.info.paired {
-        bail!("{addr} has no host key (was it reset?): open its pairing window and run `facegate pair` again");
-    }
-    client.authenticate(record.key);
-    Ok(client)
-}

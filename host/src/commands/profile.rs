@@ -1,14 +1,42 @@
-//! `facegate bench --profile`: where the time goes inside each network, node by node, as tract
+//! `facegate bench profile`: where the time goes inside each network, node by node, as tract
 //! runs it after optimisation (one core).
 
 use anyhow::{Context, Result};
+use clap::Args;
 use facegate_engine::kernels::Kernels;
 use facegate_engine::model::{self, Manifest, Net, NodeTime};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const RUNS: usize = 50;
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Profile this ONNX file instead of the manifest's (no hash check; for trying graph rewrites).
+    #[arg(long)]
+    pub onnx: Option<PathBuf>,
+    /// With --onnx: its input shape, e.g. 1,3,112,112.
+    #[arg(long, requires = "onnx", value_delimiter = ',')]
+    pub shape: Vec<usize>,
+    /// Tract's operators only (without the engine's own depthwise, PReLU and softmax operators),
+    /// to see what they replace.
+    #[arg(long)]
+    pub tract_kernels: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ProfileArgs {
+    pub fn kernels(&self) -> Kernels {
+        if self.tract_kernels {
+            Kernels::Tract
+        } else {
+            Kernels::Own
+        }
+    }
+}
 
 /// Profiles every network in the manifest.
 pub fn run(models_dir: &Path, kernels: Kernels) -> Result<Value> {
