@@ -6,7 +6,8 @@
 #   calibration sees exactly what the engine feeds the network.
 #   --calib-dir DIR  use these crops instead (PNG; also $FACEGATE_CALIB_DIR).
 #   --python-crops   make the crops with the Python reference aligner (no Rust toolchain needed).
-#   --lfw DIR        LFW deep-funneled root (default /work/shared/faces/lfw, or $FACEGATE_LFW).
+#   --lfw DIR        LFW deep-funneled root (default $FACEGATE_LFW, else $FACEGATE_DATA/lfw, where
+#                    FACEGATE_DATA defaults to ../shared/faces beside the checkout).
 # Everything temporary (venv, package, crops) lives in models/.work/ (git-ignored).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,13 +16,13 @@ PKG=faceplugin-face-recognition-js
 VER=0.0.1
 CALIB="${FACEGATE_CALIB_DIR:-}"
 PY_CROPS=0
-LFW="${FACEGATE_LFW:-/work/shared/faces/lfw}"
+LFW="${FACEGATE_LFW:-${FACEGATE_DATA:-$HERE/../../shared/faces}/lfw}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --calib-dir) CALIB="$2"; shift 2 ;;
     --python-crops) PY_CROPS=1; shift ;;
     --lfw) LFW="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done

@@ -100,6 +100,9 @@ fn kiosk_grants_enrolled_people_and_not_strangers() {
     for e in &events {
         assert!(e["latency_ms"].as_u64().is_some_and(|ms| ms < 5_000), "{e}");
     }
+    // The log is a file, not a terminal: plain text, no colour codes.
+    let log = device.log();
+    assert!(log.contains("decision") && !log.contains('\x1b'), "device log has escape codes:\n{log}");
 
     // The audit log has the same decisions, with the boot and sync records around them.
     let audit = run_ok(facegate(&registry).args(["audit", "--device", &addr, "--json"]));

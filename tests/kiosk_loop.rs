@@ -3,8 +3,8 @@
 
 use crate::util::{data_dir, lfw_people};
 use facegate_device::audit_log::AuditLog;
-use facegate_device::core::{Core, Identity, Settings};
 use facegate_device::kiosk::{self, Kiosk, KioskStats, Mode};
+use facegate_device::state::{Core, Identity, Settings};
 use facegate_device::store::TemplateStore;
 use facegate_engine::source::SyntheticSource;
 use facegate_engine::{Engine, EngineConfig, FacePolicy, QualityGate};

@@ -2,9 +2,9 @@
 //! against the naive loop (full pipeline on every frame) measured in the same run.
 
 use crate::audit_log::AuditLog;
-use crate::core::{Core, Identity, Settings};
 use crate::kiosk::summary::Summary;
 use crate::kiosk::{self, Kiosk};
+use crate::state::{Core, Identity, Settings};
 use crate::store::TemplateStore;
 use anyhow::{bail, Context, Result};
 use facegate_engine::dataset::people;

@@ -16,7 +16,7 @@
 //! serial = "/dev/ttyGS0"
 //! ```
 
-use crate::core::Settings;
+use crate::state::Settings;
 use facegate_proto::{Setting, Threshold};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

@@ -2,13 +2,13 @@
 //!
 //! Frames flow one way: a frame source -> [`kiosk`] (track, consensus, lockout, decide) ->
 //! [`display`], [`audit_log`], events over [`link`]; [`store`] keeps the encrypted templates;
-//! [`core`] is the state they share; [`config`] the TOML file; [`bench`] measures the loop.
+//! [`state`] is the state they share; [`config`] the TOML file; [`bench`] measures the loop.
 
 pub mod audit_log;
 pub mod bench;
 pub mod config;
-pub mod core;
 pub mod display;
 pub mod kiosk;
 pub mod link;
+pub mod state;
 pub mod store;

@@ -4,11 +4,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use facegate_device::audit_log::AuditLog;
 use facegate_device::config::DeviceConfig;
-use facegate_device::core::{Core, Identity};
 use facegate_device::display::PngDisplay;
 use facegate_device::kiosk::summary::Summary;
 use facegate_device::kiosk::{self, action::Action, Kiosk, Mode};
 use facegate_device::link;
+use facegate_device::state::{Core, Identity};
 use facegate_device::store::TemplateStore;
 use facegate_engine::source::{DirSource, DirSourceOptions, FrameSource};
 use facegate_engine::{model, Engine, EngineConfig};
@@ -131,6 +131,8 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a log file or journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {

@@ -46,9 +46,10 @@ const STORE_TMP: &str = "store.fgs.tmp";
 const KEY_FILE: &str = "device.key";
 const KEY_TMP: &str = "device.key.tmp";
 
-const NONCE_LEN: usize = 12;
+/// ChaCha20-Poly1305 nonce (not the protocol's session nonce, `facegate_proto::NONCE_LEN`).
+const AEAD_NONCE_LEN: usize = 12;
 const AAD_LEN: usize = MAGIC.len() + 2;
-const HEADER_LEN: usize = AAD_LEN + NONCE_LEN + 4;
+const HEADER_LEN: usize = AAD_LEN + AEAD_NONCE_LEN + 4;
 /// Far above a full store (10k templates ≈ 11 MB): a bigger file is not ours, and reading
 /// it whole could exhaust memory on a small device.
 const MAX_FILE_LEN: u64 = 64 << 20;
@@ -423,7 +424,7 @@ fn aad() -> [u8; AAD_LEN] {
 /// Encodes and encrypts `state` into the complete file contents.
 fn seal(cipher: &ChaCha20Poly1305, state: &DeviceState) -> Result<Vec<u8>, StoreError> {
     let plain = postcard::to_allocvec(state).map_err(StoreError::Encode)?;
-    let mut nonce = [0u8; NONCE_LEN];
+    let mut nonce = [0u8; AEAD_NONCE_LEN];
     // A fresh random nonce per write: 96 bits make a repeat under one key negligible.
     OsRng.try_fill_bytes(&mut nonce).map_err(StoreError::Random)?;
     let aad = aad();
@@ -452,7 +453,7 @@ fn open_sealed(cipher: &ChaCha20Poly1305, path: &Path, bytes: &[u8]) -> Result<D
         return Err(corrupt("truncated header"));
     }
     let (aad, rest) = bytes.split_at(AAD_LEN);
-    let (nonce, rest) = rest.split_at(NONCE_LEN);
+    let (nonce, rest) = rest.split_at(AEAD_NONCE_LEN);
     let (crc, ct) = rest.split_at(4);
     let version = u16::from_le_bytes([aad[8], aad[9]]);
     if version != FORMAT_VERSION {

@@ -103,7 +103,7 @@ def sweep(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", default="/work/shared/faces/lfw")
+    ap.add_argument("--root", default=pipeline.DEFAULT_LFW)
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("dev-pairs")
     d.add_argument("--out", required=True)

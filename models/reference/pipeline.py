@@ -19,6 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import imgproc  # noqa: E402
 
 MODELS_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# The face data sets, as everywhere else: $FACEGATE_DATA, else ../shared/faces beside the checkout.
+DATA_DIR = os.environ.get("FACEGATE_DATA") or os.path.join(MODELS_DIR, "..", "..", "shared", "faces")
+DEFAULT_LFW = os.path.join(DATA_DIR, "lfw")
 DET_W, DET_H = 320, 240
 SCORE_THR, IOU_THR = 0.7, 0.3
 
@@ -235,7 +238,7 @@ def main(argv=None):
 
     e = sub.add_parser("embed", help="embeddings + 5 points + box per image -> JSON")
     e.add_argument("--list", required=True)
-    e.add_argument("--root", default="/work/shared/faces/lfw")
+    e.add_argument("--root", default=DEFAULT_LFW)
     e.add_argument("--out", required=True)
     e.add_argument("--model", help="embedding model (default embed-fp32.onnx)")
     e.add_argument("--embed", action="append", metavar="NAME=PATH", help="extra embedding models")
@@ -243,8 +246,8 @@ def main(argv=None):
     e.set_defaults(fn=cmd_embed)
 
     v = sub.add_parser("eval-lfw", help="LFW View 2 10-fold verification")
-    v.add_argument("--root", default="/work/shared/faces/lfw")
-    v.add_argument("--pairs", default="/work/shared/faces/lfw/pairs.txt")
+    v.add_argument("--root", default=DEFAULT_LFW)
+    v.add_argument("--pairs", default=os.path.join(DEFAULT_LFW, "pairs.txt"))
     v.add_argument("--model", help="embedding model (default embed-fp32.onnx)")
     v.add_argument("--flip", action="store_true")
     v.add_argument("--cache", default=os.path.join(MODELS_DIR, ".work", "cache"),
@@ -258,7 +261,7 @@ def main(argv=None):
 
     b = sub.add_parser("bench", help="per-stage latency, onnxruntime single thread")
     b.add_argument("--images", required=True, help="list of image paths relative to --root")
-    b.add_argument("--root", default="/work/shared/faces/lfw")
+    b.add_argument("--root", default=DEFAULT_LFW)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--runs", type=int, default=200)
     b.add_argument("--model", help="embedding model for the pipeline (default embed-fp32.onnx)")
@@ -268,7 +271,7 @@ def main(argv=None):
 
     c = sub.add_parser("crops", help="write aligned 112x112 crops as PNG")
     c.add_argument("--list", required=True)
-    c.add_argument("--root", default="/work/shared/faces/lfw")
+    c.add_argument("--root", default=DEFAULT_LFW)
     c.add_argument("--out", required=True)
     c.set_defaults(fn=cmd_crops)
 

@@ -135,10 +135,13 @@ def main():
     ap.add_argument("--package-dir", help="extracted npm package (contains model/)")
     ap.add_argument("--work")
     ap.add_argument("--calib-dir", help="aligned 112x112 PNG crops from the Rust engine")
-    ap.add_argument("--lfw", default="/work/shared/faces/lfw")
+    ap.add_argument("--lfw", help="LFW root (default: $FACEGATE_DATA/lfw)")
     ap.add_argument("--print-calib-list", action="store_true",
                     help="print the calibration image list (relative to --lfw) and exit")
     a = ap.parse_args()
+    if a.lfw is None:
+        import pipeline
+        a.lfw = pipeline.DEFAULT_LFW
     if a.print_calib_list:
         print("\n".join(lfw_lists(a.lfw, os.path.join(a.lfw, "pairs.txt"))[0]))
         return

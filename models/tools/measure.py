@@ -45,7 +45,7 @@ def latency(path, feeds, runs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--lfw", default="/work/shared/faces/lfw")
+    ap.add_argument("--lfw", default=pipeline.DEFAULT_LFW)
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--cache", default=os.path.join(MODELS, ".work", "cache"))
     a = ap.parse_args()

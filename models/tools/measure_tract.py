@@ -19,7 +19,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.dirname(HERE)
 ROOT = os.path.dirname(MODELS)
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(MODELS, "reference"))
 import manifest  # noqa: E402
+from pipeline import DEFAULT_LFW  # noqa: E402
 
 
 def facegate(*args):
@@ -35,7 +37,7 @@ def sha(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--lfw", default="/work/shared/faces/lfw")
+    ap.add_argument("--lfw", default=DEFAULT_LFW)
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--keep-latency", action="store_true",
                     help="refresh only the LFW figures; keep the latencies of measured-tract.json")

@@ -1,8 +1,8 @@
 //! Score calibration: score -> false-accept / false-reject rates measured on labelled pairs,
 //! a threshold for a target FAR, and a logistic "same person" probability.
 //!
-//! Shipped beside the models (`models/calibration.toml`) so a device can turn "FAR 1e-3" into
-//! a threshold without seeing any data itself.
+//! Shipped beside the models, one table per embedding variant (`models/calibration-<variant>.toml`),
+//! so a device can turn "FAR 1e-3" into a threshold without seeing any data itself.
 
 use super::error::{EngineError, Result};
 use super::metrics::{rate_at_or_above, sorted};
@@ -14,9 +14,9 @@ const GRID_HI: f32 = 1.0;
 const GRID_STEP: f32 = 0.0025;
 
 /// A single-pass score whose "same person" probability lies strictly inside this band is too
-/// close to call: the probe gets a second look (embedded with its mirror image). With the
-/// shipped int8 calibration the band is cosine 0.16-0.42, 4.8% of LFW's View 2 pairs, and
-/// holds every decision threshold from FAR 1e-2 to 1e-5.
+/// close to call: the probe gets a second look (embedded with its mirror image). The band holds
+/// every decision threshold from FAR 1e-2 to 1e-5 (its cosines and its share of pairs per
+/// variant are in docs/ACCURACY.md).
 pub const SECOND_LOOK_BAND: (f64, f64) = (0.02, 0.98);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -77,7 +77,7 @@ pub fn preprocess(img: &RgbImage, crop: Crop) -> Vec<f32> {
 
 /// Reduces the iBUG 68-point layout to eye centres (mean of the six eye-contour points), nose
 /// tip and the outer mouth corners. On LFW this choice beat the four-lid-point eyes and
-/// averaged inner/outer lip corners (99.43% vs 99.33%, models/reference/SPEC.md).
+/// averaged inner/outer lip corners (models/reference/SPEC.md, docs/ACCURACY.md).
 pub fn five_points(p: &[Point]) -> Option<FivePoints> {
     if p.len() != 68 {
         return None;

@@ -10,8 +10,8 @@ pub mod decide;
 pub mod summary;
 pub mod track;
 
-use crate::core::Core;
 use crate::display::{NormRect, PngDisplay, Screen};
+use crate::state::Core;
 use action::{Action, ActionContext};
 use decide::{Consensus, Lockout, LockoutChange, Verdict, Vote};
 use facegate_engine::liveness::LivenessNet;
@@ -78,7 +78,7 @@ pub enum KioskError {
     #[error("engine: {0}")]
     Engine(#[from] facegate_engine::EngineError),
     #[error("threshold: {0}")]
-    Core(#[from] crate::core::CoreError),
+    Core(#[from] crate::state::CoreError),
 }
 
 /// Short guidance for the screen.

@@ -9,8 +9,9 @@ use facegate_engine::FaceBox;
 use image::RgbImage;
 
 const SIG_SIDE: usize = 16;
-/// Measured on LFW (`tests/kiosk_loop.rs`): a face moved by a few pixels or 12% brighter keeps
-/// at least 0.976; none of 780 pairs of different people reaches 0.9.
+/// Signature correlation at or above which two crops are the same face: frames of one face
+/// stay above it, different people stay below (measured by `tests/kiosk_loop.rs`; figures in
+/// docs/ACCURACY.md).
 pub const SAME_FACE_MIN_CORRELATION: f32 = 0.9;
 /// A box this far from the last one is somebody else, whatever the signature says.
 const MIN_IOU: f32 = 0.3;

@@ -5,7 +5,7 @@ pub mod session;
 
 pub use session::{Session, SessionStats};
 
-use crate::core::Core;
+use crate::state::Core;
 use facegate_proto::{encode_frame_vec, Frame, FrameDecoder};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -6,7 +6,7 @@
 //! since templates and the audit log say who came through the door. A session that has shown
 //! the key receives match events.
 
-use crate::core::Core;
+use crate::state::Core;
 use facegate_proto::{
     bounded_str, AuditKind, AuditPage, Body, DeviceInfo, ErrorCode, Frame, FrameError, MatchEvent, Request, Response,
     SessionNonce, Setting, SyncDigest, Template, TemplatePage, Verifier, AUDIT_PAGE_MAX, MAX_SYNC_CHUNK, NO_ID,
@@ -352,7 +352,7 @@ impl Session {
 mod tests {
     use super::*;
     use crate::audit_log::AuditLog;
-    use crate::core::{Identity, Settings};
+    use crate::state::{Identity, Settings};
     use crate::store::TemplateStore;
     use facegate_proto::{Capabilities, Embedding, HelloRequest, Key, Signer, Threshold, EMBEDDING_DIM};
     use rand::SeedableRng;

@@ -1,7 +1,6 @@
 //! Our own tract operators for the layers tract 0.23 runs slowly on these networks, found with
 //! the per-node profile (`facegate bench profile`):
-//! - depthwise convolutions: tract's are scalar code (about 1 GMAC/s here; one stride-2 layer
-//!   of the embedding took 1 ms for 0.9 M multiply-adds);
+//! - depthwise convolutions: tract's are scalar code (figures in docs/PERFORMANCE.md);
 //! - PReLU, which the ONNX graph spells as four elementwise operations;
 //! - softmax over the detector's rows of two classes.
 //!
