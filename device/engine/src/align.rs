@@ -5,7 +5,8 @@ use super::landmarks::{FivePoints, Point};
 use super::resample::{sample_rgb, Border};
 use image::RgbImage;
 
-pub const ALIGNED_SIDE: u32 = 112;
+/// Side of the aligned crop: the embedding network's input.
+pub const ALIGNED_SIDE: u32 = super::model::input::EMBED_SIDE as u32;
 
 /// The standard ArcFace 5-point template for 112x112 crops.
 pub const ARCFACE_TEMPLATE: FivePoints =

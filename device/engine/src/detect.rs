@@ -5,8 +5,7 @@ use super::model::Net;
 use super::resample::resize_region_planar;
 use image::RgbImage;
 
-pub const INPUT_W: usize = 320;
-pub const INPUT_H: usize = 240;
+pub use super::model::input::{DETECT_H as INPUT_H, DETECT_W as INPUT_W};
 
 /// A face box in frame pixels (corner form) with its detector score.
 #[derive(Debug, Clone, Copy, PartialEq)]

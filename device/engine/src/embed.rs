@@ -6,7 +6,7 @@ use image::RgbImage;
 
 pub const EMBEDDING_DIM: usize = 512;
 /// Side of the aligned crop the network takes.
-pub const SIDE: usize = crate::align::ALIGNED_SIDE as usize;
+pub use super::model::input::EMBED_SIDE as SIDE;
 
 /// A random direction in the embedding space (coordinates roughly Gaussian, unit length), for
 /// benchmarks and tests that need templates without faces.

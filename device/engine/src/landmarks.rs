@@ -6,7 +6,7 @@ use super::model::Net;
 use super::resample::{half_pixel, sample_rgb, Border};
 use image::RgbImage;
 
-pub const INPUT_SIDE: usize = 64;
+pub use super::model::input::LANDMARK_SIDE as INPUT_SIDE;
 
 /// A point in frame pixels.
 pub type Point = [f32; 2];

@@ -11,7 +11,7 @@ use super::model::Net;
 use super::resample::resize_region_planar;
 use image::RgbImage;
 
-pub const INPUT_SIDE: usize = 128;
+pub use super::model::input::LIVENESS_SIDE as INPUT_SIDE;
 const BOX_SCALE: f32 = 2.7;
 
 pub struct LivenessNet {

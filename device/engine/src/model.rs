@@ -79,15 +79,27 @@ pub fn default_models_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
 }
 
-/// The input shape the engine feeds a network of `role` (NCHW), `None` for unknown roles: the
-/// one place the networks' input sizes are set.
+/// The networks' input sizes: the one place they are set. The stages read them from here.
+pub mod input {
+    /// Detector input, width x height.
+    pub const DETECT_W: usize = 320;
+    pub const DETECT_H: usize = 240;
+    /// Landmark crop side (grey).
+    pub const LANDMARK_SIDE: usize = 64;
+    /// Aligned face side, the embedding network's input.
+    pub const EMBED_SIDE: usize = 112;
+    /// Liveness crop side.
+    pub const LIVENESS_SIDE: usize = 128;
+}
+
+/// The input shape the engine feeds a network of `role` (NCHW), `None` for unknown roles.
 pub fn input_shape(role: &str) -> Option<Vec<usize>> {
-    use super::{detect, embed, landmarks, liveness};
+    use input::*;
     match role {
-        "detect" => Some(vec![1, 3, detect::INPUT_H, detect::INPUT_W]),
-        "landmark" => Some(vec![1, 1, landmarks::INPUT_SIDE, landmarks::INPUT_SIDE]),
-        "embed" => Some(vec![1, 3, embed::SIDE, embed::SIDE]),
-        "liveness" => Some(vec![1, 3, liveness::INPUT_SIDE, liveness::INPUT_SIDE]),
+        "detect" => Some(vec![1, 3, DETECT_H, DETECT_W]),
+        "landmark" => Some(vec![1, 1, LANDMARK_SIDE, LANDMARK_SIDE]),
+        "embed" => Some(vec![1, 3, EMBED_SIDE, EMBED_SIDE]),
+        "liveness" => Some(vec![1, 3, LIVENESS_SIDE, LIVENESS_SIDE]),
         _ => None,
     }
 }
