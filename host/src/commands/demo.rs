@@ -224,8 +224,13 @@ pub fn run(engine: &Engine, args: &DemoArgs) -> Result<DemoSummary> {
             say(args, &format!("skipping {name}: no second usable photo to show the door"));
             continue;
         };
-        let report =
-            enroll::enroll_results(&mut registry, engine, name, vec![(photos[i].display().to_string(), result)])?;
+        let report = enroll::enroll_results(
+            &mut registry,
+            engine,
+            name,
+            vec![(photos[i].display().to_string(), result)],
+            false,
+        )?;
         say(args, &format!("enrolled {name} from {}", report.accepted[0].source));
         enrolled.push(name.clone());
         visits.push((visit.clone(), Some(name.clone())));

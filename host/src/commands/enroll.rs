@@ -3,7 +3,7 @@
 //! more become extra templates.
 
 use crate::batch::progress;
-use crate::registry::Registry;
+use crate::registry::{HistoryNote, Registry};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use facegate_engine::embed::dot;
@@ -13,6 +13,8 @@ use std::path::PathBuf;
 /// Cosine above which two different people are suspiciously alike (FAR 1e-4 on LFW when
 /// the model has no calibration table).
 const SIMILAR_FALLBACK: f32 = 0.5;
+/// The same-person bar when the model has no calibration table.
+const SAME_PERSON_FALLBACK: f32 = 0.35;
 
 #[derive(Debug, Args)]
 #[command(
@@ -27,6 +29,10 @@ pub struct EnrollArgs {
     /// Capture from this camera instead (needs the `camera` build feature).
     #[arg(long, num_args = 0..=1, default_missing_value = "0", conflicts_with = "photos")]
     pub camera: Option<u32>,
+    /// Add the photos to an existing person even when they do not match that person's templates
+    /// (e.g. a new look); recorded in the registry's history with your user name.
+    #[arg(long)]
+    pub force: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -41,8 +47,13 @@ pub struct EnrollReport {
     pub refused: Vec<Refused>,
     /// Other enrolled people this face resembles (possible duplicate or twin).
     pub similar_to: Vec<(String, f32)>,
-    /// Lowest score of a new photo against this person's earlier templates, if any.
+    /// Lowest score of a new photo against this person's earlier templates, if any (each photo
+    /// scored by its best match among them).
     pub consistency: Option<f32>,
+    /// Templates this person now has under this model, the new ones included.
+    pub total_templates: u32,
+    /// The photos were added although they did not match the person's templates (`--force`).
+    pub forced: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -63,12 +74,20 @@ fn similar_threshold(engine: &Engine) -> f32 {
     engine.calibration.as_ref().map_or(SIMILAR_FALLBACK, |c| c.threshold_for_far(1e-4))
 }
 
+/// The score a new photo of an enrolled person must reach against their templates: the
+/// device's default decision threshold (FAR 1e-3), so enrolment never binds a face the door
+/// would not have granted as that person.
+fn same_person_threshold(engine: &Engine) -> f32 {
+    engine.calibration.as_ref().map_or(SAME_PERSON_FALLBACK, |c| c.threshold_for_far(1e-3))
+}
+
 /// Gates and embeds `(source, result)` pairs and stores the good ones in one transaction.
 pub fn enroll_results(
     registry: &mut Registry,
     engine: &Engine,
     name: &str,
     results: Vec<(String, facegate_engine::Result<FaceResult>)>,
+    force: bool,
 ) -> Result<EnrollReport> {
     let mut report =
         EnrollReport { person: name.trim().to_string(), model: engine.embedding_id.clone(), ..Default::default() };
@@ -94,12 +113,13 @@ pub fn enroll_results(
     let existing = registry.person(name)?;
     let threshold = similar_threshold(engine);
     let mut best_other: std::collections::BTreeMap<u32, f32> = Default::default();
-    let mut own_min: Option<f32> = None;
+    // Each new photo's best score against the person's own templates.
+    let mut own_best: Vec<Option<f32>> = vec![None; good.len()];
     for t in registry.templates(&engine.embedding_id)? {
-        for (_, face) in &good {
+        for ((_, face), own) in good.iter().zip(&mut own_best) {
             let s = dot(face.embedding.as_slice(), &t.embedding);
             if existing.as_ref().is_some_and(|p| p.id == t.person_id) {
-                own_min = Some(own_min.map_or(s, |m: f32| m.min(s)));
+                *own = Some(own.map_or(s, |m: f32| m.max(s)));
             } else {
                 let e = best_other.entry(t.person_id).or_insert(f32::MIN);
                 *e = e.max(s);
@@ -110,14 +130,45 @@ pub fn enroll_results(
         let other = registry.person_by_id(pid)?.map_or_else(|| format!("person {pid}"), |p| p.name);
         report.similar_to.push((other, score));
     }
-    report.consistency = own_min;
+    report.consistency = own_best.iter().flatten().copied().reduce(f32::min);
+    // A photo that does not match the person it is filed under would let its face in as them.
+    let bar = same_person_threshold(engine);
+    let mismatched: Vec<String> = good
+        .iter()
+        .zip(&own_best)
+        .filter_map(|((source, _), s)| s.filter(|s| *s < bar).map(|s| format!("{source} scores {s:.3}")))
+        .collect();
+    let note = if mismatched.is_empty() {
+        None
+    } else if force {
+        report.forced = true;
+        let detail = format!("{} (threshold {bar:.3})", mismatched.join(", "));
+        Some(HistoryNote::by_current_user("enroll --force", detail))
+    } else {
+        bail!(
+            "not the same person? {} against {}'s templates, below the same-person threshold {bar:.3} \
+             (FAR 1e-3); nothing was added. Check the photos, or pass --force if it is really {} \
+             (recorded in the registry's history)",
+            mismatched.join(", "),
+            report.person,
+            report.person
+        );
+    };
     let rows: Vec<(Vec<f32>, String, Option<f32>)> = good
         .iter()
         .map(|(source, face)| {
             (face.embedding.as_slice().to_vec(), source.clone(), Some(face.observation.quality.detector_score))
         })
         .collect();
-    let (person, ids) = registry.enroll(name, &engine.embedding_id, &rows).context("storing the templates")?;
+    let (person, ids) =
+        registry.enroll_noted(name, &engine.embedding_id, &rows, note.as_ref()).context("storing the templates")?;
+    report.total_templates = registry
+        .templates(&engine.embedding_id)?
+        .iter()
+        .filter(|t| t.person_id == person.id)
+        .count()
+        .try_into()
+        .unwrap_or(u32::MAX);
     report.person = person.name;
     report.person_id = person.id;
     for ((source, face), id) in good.iter().zip(ids) {
@@ -152,7 +203,7 @@ pub fn run(registry: &mut Registry, engine: &Engine, args: &EnrollArgs) -> Resul
             out
         }
     };
-    let report = enroll_results(registry, engine, &args.name, results)?;
+    let report = enroll_results(registry, engine, &args.name, results, args.force)?;
     print(&report, args.json)?;
     Ok(report)
 }
@@ -171,16 +222,23 @@ fn print(r: &EnrollReport, json: bool) -> Result<()> {
     for x in &r.refused {
         println!("  refused  {}: {}", x.source, x.reason);
     }
-    println!("enrolled {} (id {}): {} template(s), model {}", r.person, r.person_id, r.accepted.len(), r.model);
-    for (other, score) in &r.similar_to {
+    println!(
+        "enrolled {} (id {}): {} template(s) added, {} in all, model {}",
+        r.person,
+        r.person_id,
+        r.accepted.len(),
+        r.total_templates,
+        r.model
+    );
+    if r.forced {
         eprintln!(
-            "warning: {} looks very much like {other} (score {score:.3}): a duplicate enrolment or a twin?",
+            "warning: added with --force although they do not match {}'s templates (recorded in the history)",
             r.person
         );
     }
-    if let Some(min) = r.consistency.filter(|m| *m < 0.3) {
+    for (other, score) in &r.similar_to {
         eprintln!(
-            "warning: a new photo scores only {min:.3} against {}'s earlier templates: is it the same person?",
+            "warning: {} looks very much like {other} (score {score:.3}): a duplicate enrolment or a twin?",
             r.person
         );
     }

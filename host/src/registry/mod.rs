@@ -28,6 +28,7 @@
 mod devices;
 mod error;
 mod file;
+mod history;
 mod people;
 mod schema;
 mod templates;
@@ -36,6 +37,7 @@ mod tests;
 
 pub use devices::{DeviceRecord, SyncRecord, OUTCOME_COMMITTED};
 pub use error::{EmbeddingProblem, RegistryError, TextProblem};
+pub use history::{HistoryNote, HistoryRecord};
 pub use people::Person;
 pub use schema::{MIGRATIONS, SCHEMA_VERSION};
 pub use templates::{StoredTemplate, UNIT_NORM_TOLERANCE};

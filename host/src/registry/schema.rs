@@ -58,6 +58,17 @@ pub const MIGRATIONS: &[&str] = &[
         digest      BLOB    CHECK (digest IS NULL OR length(digest) = 32)
     ) STRICT;
     CREATE INDEX sync_history_by_addr ON sync_history(addr, id);",
+    // v2: who did what to a person that the registry's own rules would have refused (e.g. an enrolment
+    // forced past the same-person check). `person_id` is kept after the person is removed.
+    "CREATE TABLE history (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms     INTEGER NOT NULL,
+        actor     TEXT    NOT NULL,
+        action    TEXT    NOT NULL,
+        person_id INTEGER,
+        detail    TEXT    NOT NULL
+    ) STRICT;
+    CREATE INDEX history_by_person ON history(person_id, id);",
 ];
 
 impl Registry {

@@ -1,6 +1,7 @@
 //! Face templates: exact `f32` embeddings per model, quantised only for the wire.
 
 use super::error::EmbeddingProblem;
+use super::history::{insert_note, HistoryNote};
 use super::people::{find_person_by_id, find_person_by_name, insert_person, validate_name, Person};
 use super::{check_text, inserted_id, now_ms, Registry, RegistryError, TextProblem};
 use facegate_proto::{DisplayName, Embedding, ModelId, PersonId, Template, TemplateId, EMBEDDING_DIM, MODEL_ID_LEN};
@@ -72,6 +73,17 @@ impl Registry {
         model_id: &str,
         embeddings: &[(Vec<f32>, String, Option<f32>)],
     ) -> Result<(Person, Vec<TemplateId>), RegistryError> {
+        self.enroll_noted(name, model_id, embeddings, None)
+    }
+
+    /// [`Registry::enroll`], writing `note` into the history in the same transaction.
+    pub fn enroll_noted(
+        &mut self,
+        name: &str,
+        model_id: &str,
+        embeddings: &[(Vec<f32>, String, Option<f32>)],
+        note: Option<&HistoryNote>,
+    ) -> Result<(Person, Vec<TemplateId>), RegistryError> {
         let name = validate_name(name)?;
         validate_model_id(model_id)?;
         if embeddings.is_empty() {
@@ -95,6 +107,9 @@ impl Registry {
         let mut ids = Vec::with_capacity(blobs.len());
         for (blob, (_, source, quality)) in blobs.iter().zip(embeddings) {
             ids.push(insert_template(&tx, person_id, model_id, blob, source, *quality, now)?);
+        }
+        if let Some(note) = note {
+            insert_note(&tx, note, Some(person_id))?;
         }
         // Re-read inside the transaction for the exact template count.
         let person = find_person_by_id(&tx, person_id)?.ok_or(RegistryError::PersonIdNotFound(person_id))?;
