@@ -16,6 +16,13 @@ fn unreadable_and_faceless_images_exit_2_with_a_reason() {
     let out = facegate().arg("verify").arg(&blank).arg(&blank).output().expect("run facegate");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no face found"));
+    // A missing file: the path and the operating system's reason, said once.
+    let missing = dir.path().join("missing.jpg");
+    let out = facegate().arg("verify").arg(&missing).arg(&blank).output().expect("run facegate");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.jpg"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
 
 #[test]

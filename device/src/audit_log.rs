@@ -32,13 +32,8 @@ const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 /// Errors of [`AuditLog`].
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit log {}: cannot {op}: {source}", path.display())]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("audit log {}: cannot {op}: {error}", path.display())]
+    Io { op: &'static str, path: PathBuf, error: io::Error },
     #[error("audit log is corrupt at byte offset {offset}; the file was left untouched for inspection")]
     Corrupt { offset: u64 },
     #[error("cannot encode an audit record: {0}")]
@@ -86,7 +81,7 @@ impl AuditLog {
     /// Opens (or creates, mode 0600) the log at `path`, indexing every record and removing a
     /// torn tail left by a crash.
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
-        let io = |op| move |source| AuditError::Io { op, path: path.to_path_buf(), source };
+        let io = |op| move |error| AuditError::Io { op, path: path.to_path_buf(), error };
         let existed = match path.symlink_metadata() {
             Ok(_) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
@@ -338,7 +333,7 @@ impl AuditLog {
     }
 
     fn io(&self, op: &'static str, source: io::Error) -> AuditError {
-        AuditError::Io { op, path: self.path.clone(), source }
+        AuditError::Io { op, path: self.path.clone(), error: source }
     }
 }
 

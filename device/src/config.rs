@@ -59,10 +59,10 @@ pub struct DeviceConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("config file {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("config file {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("config file {path}: {error}")]
+    Parse { path: PathBuf, error: Box<toml::de::Error> },
     #[error("config: {0}")]
     Invalid(String),
 }
@@ -70,9 +70,8 @@ pub enum ConfigError {
 impl DeviceConfig {
     pub fn load(path: &Path) -> Result<DeviceConfig, ConfigError> {
         let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        toml::from_str(&text)
-            .map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(source) })
+            std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.to_path_buf(), error })?;
+        toml::from_str(&text).map_err(|error| ConfigError::Parse { path: path.to_path_buf(), error: Box::new(error) })
     }
 
     /// The decision settings this file asks for, validated.

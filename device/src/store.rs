@@ -86,13 +86,8 @@ impl fmt::Debug for DeviceState {
 /// Errors of [`TemplateStore`].
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("template store: cannot {op} {}: {source}", path.display())]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("template store: cannot {op} {}: {error}", path.display())]
+    Io { op: &'static str, path: PathBuf, error: io::Error },
     #[error("{} is not a Facegate store this build can read: {reason}", path.display())]
     Format { path: PathBuf, reason: String },
     #[error("{} is corrupt ({reason}); restore it from a backup or re-enrol", path.display())]
@@ -152,7 +147,7 @@ impl StoreError {
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io { op, path: path.to_path_buf(), source }
+    move |error| StoreError::Io { op, path: path.to_path_buf(), error }
 }
 
 /// The device's template store (see the module docs).
@@ -477,7 +472,7 @@ fn exists(path: &Path) -> Result<bool, StoreError> {
     match fs::symlink_metadata(path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(StoreError::Io { op: "stat", path: path.to_path_buf(), source: e }),
+        Err(e) => Err(StoreError::Io { op: "stat", path: path.to_path_buf(), error: e }),
     }
 }
 

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 /// Everything the face engine can refuse, each with enough context to act on.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("cannot read image {path}: {source}")]
-    ImageIo { path: PathBuf, source: std::io::Error },
+    #[error("cannot read image {path}: {error}")]
+    ImageIo { path: PathBuf, error: std::io::Error },
     #[error("unreadable image: {0}")]
     UnreadableImage(String),
     #[error("image too large: {width}x{height} (limit {limit}x{limit})")]

@@ -13,7 +13,7 @@ const MAX_ALLOC: u64 = 256 * 1024 * 1024;
 
 /// Reads and decodes an image file (JPEG, PNG, PGM/PPM, BMP), honouring EXIF orientation.
 pub fn load_image(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|source| EngineError::ImageIo { path: path.to_owned(), source })?;
+    let bytes = std::fs::read(path).map_err(|error| EngineError::ImageIo { path: path.to_owned(), error })?;
     decode_image(&bytes)
 }
 

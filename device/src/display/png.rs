@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum DisplayError {
     /// Creating, listing or writing the output directory failed.
-    #[error("display output {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("display output {path}: {error}")]
+    Io { path: String, error: std::io::Error },
     /// The PNG encoder refused the image.
-    #[error("cannot encode {path} as PNG: {source}")]
-    Encode { path: String, source: image::ImageError },
+    #[error("cannot encode {path} as PNG: {error}")]
+    Encode { path: String, error: image::ImageError },
 }
 
 /// Writes every screen that differs from the previous one to a directory, for both panels.
@@ -27,7 +27,7 @@ impl PngDisplay {
     /// Creates `dir` if needed. Numbering continues after files already there, so a restarted
     /// kiosk does not overwrite the previous run's frames.
     pub fn new(dir: &Path) -> Result<PngDisplay, DisplayError> {
-        let io = |source| DisplayError::Io { path: dir.display().to_string(), source };
+        let io = |error| DisplayError::Io { path: dir.display().to_string(), error };
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut counter = 0;
         for entry in std::fs::read_dir(dir).map_err(io)? {
@@ -73,15 +73,14 @@ fn frame_number(name: &str) -> Option<u64> {
 fn write_png(img: &image::RgbImage, path: &Path) -> Result<(), DisplayError> {
     let shown = || path.display().to_string();
     let mut bytes = Cursor::new(Vec::new());
-    img.write_to(&mut bytes, image::ImageFormat::Png)
-        .map_err(|source| DisplayError::Encode { path: shown(), source })?;
+    img.write_to(&mut bytes, image::ImageFormat::Png).map_err(|error| DisplayError::Encode { path: shown(), error })?;
     let tmp = path.with_extension("png.tmp");
     std::fs::write(&tmp, bytes.into_inner())
-        .map_err(|source| DisplayError::Io { path: tmp.display().to_string(), source })?;
+        .map_err(|error| DisplayError::Io { path: tmp.display().to_string(), error })?;
     std::fs::rename(&tmp, path).map_err(|source| {
         // Best effort: a stray temporary file is harmless, the rename error is what matters.
         let _ = std::fs::remove_file(&tmp);
-        DisplayError::Io { path: shown(), source }
+        DisplayError::Io { path: shown(), error: source }
     })
 }
 

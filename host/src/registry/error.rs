@@ -29,8 +29,8 @@ pub enum EmbeddingProblem {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
-    #[error("registry {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("registry {}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{} is not a Facegate registry (not an SQLite database, or one belonging to another program)", path.display())]
     NotARegistry { path: PathBuf },
     #[error(

@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Creates missing parent directories (0700) and the file (0600), and restricts an existing file to 0600.
 pub(super) fn prepare_file(path: &Path) -> Result<(), RegistryError> {
-    let io = |source| RegistryError::Io { path: path.to_path_buf(), source };
+    let io = |error| RegistryError::Io { path: path.to_path_buf(), error };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         // Only directories created here get 0700; an existing parent is the user's business.
         DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(io)?;

@@ -114,7 +114,7 @@ fn list_images(root: &Path) -> Result<Vec<PathBuf>, SourceError> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let io = |source| SourceError::Io { path: dir.display().to_string(), source };
+        let io = |error| SourceError::Io { path: dir.display().to_string(), error };
         for entry in std::fs::read_dir(&dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
             if path.is_dir() {

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 /// Why a source could not deliver.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("frame source {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("frame source {path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("frame directory {0} holds no images (jpg, jpeg, png, pgm, ppm, bmp)")]
     Empty(String),
     #[error("camera: {0}")]
