@@ -1,8 +1,11 @@
 //! Regression tests for what an independent attack on a running device and on the enrolment
 //! tool found: each test reproduces the attack and checks it now fails safely.
 
-use crate::util::{data_dir, facegate, lfw_people, run_ok};
+use crate::util::raw::{error_code, RawSession};
+use crate::util::{data_dir, facegate, lfw_people, run_ok, start_device, template, Paired};
 use facegate_host::registry::Registry;
+use facegate_proto::{Embedding, ErrorCode, Request};
+use rand::SeedableRng;
 
 /// `facegate enroll Ann other.jpg` on an existing Ann used to add the other person's face with a
 /// warning, after which the door granted them as Ann.
@@ -39,4 +42,39 @@ fn enrolling_a_stranger_under_an_existing_name_is_refused_unless_forced() {
     assert_eq!((history[0].actor.as_str(), history[0].action.as_str()), ("alice-admin", "enroll --force"));
     let photo = other[0].file_name().expect("file name").to_string_lossy();
     assert!(history[0].detail.contains(photo.as_ref()) && history[0].detail.contains("threshold"), "{history:?}");
+}
+
+/// One signed template with a scale of 3.4e38 (or 1e-30) used to be stored (the reply said
+/// Internal error) and then stopped the device from restarting. Now admission applies the check
+/// loading applies: refused, nothing stored, and the device restarts.
+#[test]
+fn a_template_the_device_cannot_load_is_refused_and_the_device_restarts() {
+    let Paired { tmp, store, registry, mut device, addr_s, model, .. } = Paired::new();
+    let key = Registry::open(&registry).expect("registry").device(&addr_s).expect("db").expect("paired").key;
+    let mut raw = RawSession::connect(&addr_s, Some(key));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(22);
+    let good = template(1, &model, &mut rng);
+    assert!(error_code(&raw.call(Request::UpsertTemplate(good))).is_none());
+    for (i, scale) in [3.4e38f32, 1e-30].into_iter().enumerate() {
+        let mut bad = template(10 + i as u32, &model, &mut rng);
+        bad.embedding = Embedding::from_parts(scale, *bad.embedding.values());
+        let reply = raw.call(Request::UpsertTemplate(bad.clone()));
+        assert_eq!(error_code(&reply), Some(ErrorCode::InvalidTemplate), "scale {scale}: {reply:?}");
+        // The same through a sync.
+        let generation = raw.info.store_generation;
+        let begin = raw.call(Request::SyncBegin { expected_generation: generation + 1, total_templates: 1 });
+        assert!(error_code(&begin).is_none(), "{begin:?}");
+        let chunk = facegate_proto::heapless::Vec::from_slice(&[bad]).expect("chunk");
+        let reply = raw.call(Request::SyncChunk { seq: 0, templates: chunk });
+        assert_eq!(error_code(&reply), Some(ErrorCode::InvalidTemplate), "sync, scale {scale}: {reply:?}");
+        raw.call(Request::SyncAbort);
+    }
+    assert_eq!(raw.ids().into_iter().collect::<Vec<_>>(), [1], "nothing but the good template was stored");
+    drop(raw);
+
+    assert!(device.terminate().success());
+    let listen = addr_s.trim_start_matches("tcp:").to_string();
+    let _device = start_device(&store, &listen, &tmp.path().join("device2.log"));
+    let mut raw = RawSession::connect(&addr_s, Some(key));
+    assert_eq!(raw.ids().into_iter().collect::<Vec<_>>(), [1], "the device restarted with its set");
 }

@@ -118,8 +118,6 @@ pub enum CoreError {
     Audit(#[from] AuditError),
     #[error("a FAR target needs a calibration table for this model; set a cosine threshold instead")]
     NoCalibration,
-    #[error("stored embedding of template {0} is not a usable vector")]
-    BadEmbedding(TemplateId),
 }
 
 /// Everything behind the write lock.
@@ -162,8 +160,8 @@ impl Core {
             settings.apply(*s);
         }
         settings.cosine_threshold(calibration.as_ref())?;
-        let gallery = build_gallery(store.templates())?;
-        Ok(Core {
+        let (gallery, set_aside) = build_gallery(store.templates());
+        let core = Core {
             identity,
             calibration,
             inner: Mutex::new(Inner { store, audit, settings }),
@@ -172,7 +170,18 @@ impl Core {
             pairing_until: Mutex::new(None),
             sync_progress: Mutex::new(None),
             stop: Arc::new(AtomicBool::new(false)),
-        })
+        };
+        core.report_set_aside(&mut core.lock(), &set_aside);
+        Ok(core)
+    }
+
+    /// Says in the log and the audit log (which hosts read) which templates are left out.
+    fn report_set_aside(&self, inner: &mut Inner, ids: &[TemplateId]) {
+        for id in ids {
+            tracing::error!(template = id, "stored template has an unusable embedding; set aside, re-enrol or sync");
+            let detail = format!("template {id} set aside: unusable embedding");
+            self.audit_locked(inner, AuditKind::TemplateSetAside, None, None, &detail);
+        }
     }
 
     /// The write lock. A panic while holding it must not brick the device: the state it
@@ -191,13 +200,14 @@ impl Core {
     }
 
     /// Rebuilds the matching gallery after the store changed (call with the lock held).
-    pub fn refresh_gallery(&self, inner: &Inner) -> Result<(), CoreError> {
-        let g = Arc::new(build_gallery(inner.store.templates())?);
+    pub fn refresh_gallery(&self, inner: &mut Inner) {
+        let (g, set_aside) = build_gallery(inner.store.templates());
+        self.report_set_aside(inner, &set_aside);
+        let g = Arc::new(g);
         match self.gallery.write() {
             Ok(mut slot) => *slot = g,
             Err(p) => *p.into_inner() = g,
         }
-        Ok(())
     }
 
     /// Appends to the audit log; a failure is logged loudly but does not stop the door.
@@ -289,11 +299,95 @@ impl Core {
     }
 }
 
-fn build_gallery(templates: &[Template]) -> Result<Gallery, CoreError> {
+/// The gallery of every usable template, and the ids of those set aside: a template that fails
+/// the admission check ([`facegate_proto::Embedding::is_valid`], the same function) cannot be
+/// matched against, but must not keep everyone else out.
+fn build_gallery(templates: &[Template]) -> (Gallery, Vec<TemplateId>) {
     let mut g = Gallery::new();
+    let mut set_aside = Vec::new();
     for t in templates {
-        let e = Embedding::from_raw(t.embedding.dequantize().to_vec()).ok_or(CoreError::BadEmbedding(t.id))?;
-        g.push(TemplateRef { template_id: t.id, person_id: t.person_id, name: t.display_name.to_string() }, &e);
+        let usable = t.embedding.is_valid().then(|| Embedding::from_raw(t.embedding.dequantize().to_vec())).flatten();
+        match usable {
+            Some(e) => {
+                g.push(TemplateRef { template_id: t.id, person_id: t.person_id, name: t.display_name.to_string() }, &e)
+            }
+            None => set_aside.push(t.id),
+        }
     }
-    Ok(g)
+    (g, set_aside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use facegate_proto::{bounded_str, Embedding as Wire, EMBEDDING_DIM};
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+
+    const MODEL: &str = "state-test-model";
+
+    fn template(id: TemplateId, embedding: Wire) -> Template {
+        Template {
+            id,
+            person_id: id,
+            display_name: bounded_str(&format!("P{id}")),
+            model_id: bounded_str(MODEL),
+            embedding,
+        }
+    }
+
+    fn usable(seed: u64) -> Wire {
+        let v = facegate_engine::embed::random_unit(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        Wire::quantize(&v.try_into().expect("512 values"))
+    }
+
+    proptest! {
+        /// Whatever admission accepts, loading accepts: the device can always restart on what it stored.
+        #[test]
+        fn what_admission_accepts_loading_accepts(
+            scale in prop_oneof![any::<f32>(), Just(3.4e38f32), Just(1e-30f32), Just(f32::MIN_POSITIVE), 1e-12f32..1e-8],
+            values in proptest::collection::vec(any::<i16>(), EMBEDDING_DIM),
+        ) {
+            let values: [i16; EMBEDDING_DIM] = values.try_into().expect("512 values");
+            let t = template(1, Wire::from_parts(scale, values));
+            let admitted = t.validate(MODEL).is_ok();
+            let (gallery, set_aside) = build_gallery(std::slice::from_ref(&t));
+            if admitted {
+                prop_assert!(set_aside.is_empty() && gallery.len() == 1, "admitted scale {} but not loadable", scale);
+            } else {
+                prop_assert_eq!(set_aside, vec![1]);
+            }
+        }
+    }
+
+    #[test]
+    fn overflowing_and_underflowing_scales_are_not_admitted() {
+        for scale in [3.4e38f32, 1e-30, f32::INFINITY, f32::NAN, 0.0, -1.0] {
+            let t = template(1, Wire::from_parts(scale, [1000; EMBEDDING_DIM]));
+            assert!(t.validate(MODEL).is_err(), "scale {scale} admitted");
+        }
+        assert!(template(1, usable(1)).validate(MODEL).is_ok());
+    }
+
+    /// A store that does hold an unusable template still starts: the template is left out of
+    /// matching and said so in the audit log; everyone else is matched as before.
+    #[test]
+    fn a_stored_unusable_template_is_set_aside_not_fatal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = TemplateStore::open(&dir.path().join("store"), MODEL).expect("store");
+        store.upsert(template(1, usable(1))).expect("good template");
+        store.insert_unchecked(template(2, Wire::from_parts(3.4e38, [1000; EMBEDDING_DIM]))).expect("bad template");
+        store.upsert(template(3, usable(3))).expect("good template");
+        let audit = AuditLog::open(&dir.path().join("audit.log")).expect("audit");
+        let identity = Identity { device_id: "t".into(), model_id: MODEL.into(), capabilities: Capabilities::NONE };
+        let settings = Settings { threshold: Threshold::Cosine(0.4), ..Settings::default() };
+        let core = Core::new(identity, None, store, audit, settings).expect("the device starts");
+        let ids: Vec<TemplateId> =
+            (0..core.gallery().len()).filter_map(|i| core.gallery().template(i).map(|t| t.template_id)).collect();
+        assert_eq!(ids, [1, 3]);
+        let records = core.lock().audit.read(0, 10).expect("audit");
+        let aside: Vec<&str> =
+            records.iter().filter(|r| r.kind == AuditKind::TemplateSetAside).map(|r| r.detail.as_str()).collect();
+        assert_eq!(aside, ["template 2 set aside: unusable embedding"]);
+    }
 }

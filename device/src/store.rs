@@ -395,6 +395,17 @@ impl TemplateStore {
         })
     }
 
+    /// Stores `t` without the admission check: how a store written by an older build (or a
+    /// damaged one that still decrypts) can come to hold a template no build would admit now.
+    #[cfg(test)]
+    pub(crate) fn insert_unchecked(&mut self, t: Template) -> Result<u64, StoreError> {
+        let mut next = self.state.clone();
+        next.templates.push(t);
+        next.generation = next_generation(next.generation);
+        self.commit(next)?;
+        Ok(self.state.generation)
+    }
+
     /// Persists `next` and only then makes it the in-memory state.
     fn commit(&mut self, next: DeviceState) -> Result<(), StoreError> {
         let bytes = seal(&self.cipher, &next)?;

@@ -26,6 +26,9 @@ pub enum AuditKind {
     ConfigChanged,
     /// Rejected frame: bad MAC, replay or missing authentication.
     AuthFailure,
+    /// A stored template that cannot be matched against was left out of matching (appended in
+    /// protocol 1; the rest of the people still get in).
+    TemplateSetAside,
 }
 
 /// One audit-log entry.

@@ -45,6 +45,10 @@ pub type ModelId = heapless::String<MODEL_ID_LEN>;
 
 const Q_MAX: f32 = i16::MAX as f32;
 
+/// The smallest squared length of a usable embedding: far below any real one
+/// (unit vectors), far above where `f32` loses the direction.
+pub const MIN_SQUARED_NORM: f32 = 1e-20;
+
 /// A quantized face embedding (see the module docs for the format).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Embedding {
@@ -103,10 +107,24 @@ impl Embedding {
         }
     }
 
-    /// `true` if the scale is finite and positive and the vector is non-zero:
-    /// what a device should require before storing it.
+    /// `true` if the vector can be matched against: a finite positive scale,
+    /// every dequantized component finite, and a squared length that is finite
+    /// and at least [`MIN_SQUARED_NORM`] (a scale of 3e38 overflows it, one of
+    /// 1e-30 underflows it to zero). The one check a device applies both when
+    /// admitting a template and when loading its store.
     pub fn is_valid(&self) -> bool {
-        self.scale.is_finite() && self.scale > 0.0 && self.values.iter().any(|q| *q != 0)
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return false;
+        }
+        let mut squared = 0.0f32;
+        for q in &self.values {
+            let x = f32::from(*q) * self.scale;
+            if !x.is_finite() {
+                return false;
+            }
+            squared += x * x;
+        }
+        squared.is_finite() && squared >= MIN_SQUARED_NORM
     }
 
     /// Cosine similarity computed exactly in the integer domain (the scales

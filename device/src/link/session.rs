@@ -181,9 +181,7 @@ impl Session {
                     Ok(generation) => {
                         let detail = format!("template {} upserted", t.id);
                         core.audit_locked(&mut inner, AuditKind::TemplateUpserted, Some(t.person_id), None, &detail);
-                        if let Err(e) = core.refresh_gallery(&inner) {
-                            return err(id, ErrorCode::Internal, &e.to_string());
-                        }
+                        core.refresh_gallery(&mut inner);
                         Frame::response(id, Response::TemplateStored { id: t.id, generation })
                     }
                     Err(e) => err(id, e.code(), &e.to_string()),
@@ -195,9 +193,7 @@ impl Session {
                     Ok(generation) => {
                         let detail = format!("template {tid} deleted");
                         core.audit_locked(&mut inner, AuditKind::TemplateDeleted, None, None, &detail);
-                        if let Err(e) = core.refresh_gallery(&inner) {
-                            return err(id, ErrorCode::Internal, &e.to_string());
-                        }
+                        core.refresh_gallery(&mut inner);
                         Frame::response(id, Response::TemplateDeleted { id: *tid, generation })
                     }
                     Err(e) => err(id, e.code(), &e.to_string()),
@@ -318,9 +314,7 @@ impl Session {
             Ok(generation) => {
                 let detail = format!("{count} templates, generation {generation}");
                 self.core.audit_locked(&mut inner, AuditKind::SyncCommitted, None, None, &detail);
-                if let Err(e) = self.core.refresh_gallery(&inner) {
-                    return err(id, ErrorCode::Internal, &e.to_string());
-                }
+                self.core.refresh_gallery(&mut inner);
                 tracing::info!(count, generation, "sync committed");
                 Frame::response(id, Response::SyncCommitted { generation, template_count: count })
             }
