@@ -2,10 +2,11 @@
 //! tool found: each test reproduces the attack and checks it now fails safely.
 
 use crate::util::raw::{error_code, RawSession};
-use crate::util::{data_dir, facegate, lfw_people, run_ok, start_device, template, Paired};
+use crate::util::{data_dir, facegate, lfw_people, path_str, run_ok, start_device, template, DeviceProcess, Paired};
 use facegate_host::registry::Registry;
 use facegate_proto::{Embedding, ErrorCode, Request};
 use rand::SeedableRng;
+use std::time::Duration;
 
 /// `facegate enroll Ann other.jpg` on an existing Ann used to add the other person's face with a
 /// warning, after which the door granted them as Ann.
@@ -77,4 +78,48 @@ fn a_template_the_device_cannot_load_is_refused_and_the_device_restarts() {
     let _device = start_device(&store, &listen, &tmp.path().join("device2.log"));
     let mut raw = RawSession::connect(&addr_s, Some(key));
     assert_eq!(raw.ids().into_iter().collect::<Vec<_>>(), [1], "the device restarted with its set");
+}
+
+/// A session authenticated with the old key kept working after another host paired in a new
+/// window (it listed templates, started a sync, changed config), and the old host then saw only
+/// "bad MAC". Now the pairing closes it at once, the old key is answered with its own error
+/// code, `facegate` says what to do, and the audit log and the display record the re-pairing.
+#[test]
+fn a_new_pairing_revokes_the_old_hosts_sessions_and_says_so() {
+    let Paired { tmp, store, registry, mut device, addr_s, .. } = Paired::new();
+    let key = Registry::open(&registry).expect("registry").device(&addr_s).expect("db").expect("paired").key;
+    assert!(device.terminate().success());
+    // The device restarts with its pairing window open (e.g. an installer re-pairing it).
+    let (screens, frames) = (tmp.path().join("screens"), tmp.path().join("frames"));
+    std::fs::create_dir(&frames).expect("frames dir");
+    facegate_engine::source::empty_frame(320, 240).save(frames.join("empty.png")).expect("frame");
+    let listen = addr_s.trim_start_matches("tcp:").to_string();
+    #[rustfmt::skip]
+    let args = ["--store", path_str(&store), "--listen", &listen, "--allow-pairing", "60",
+                "--frames", path_str(&frames), "--loop", "--fps", "10", "--display-png", path_str(&screens)];
+    let _device = DeviceProcess::start(&args, &tmp.path().join("device2.log"));
+    let mut old = RawSession::connect(&addr_s, Some(key));
+    assert_eq!(old.ids().len(), 0, "the old host is served before the re-pairing");
+
+    let other = tmp.path().join("other.sqlite3");
+    run_ok(facegate(&other).args(["pair", "--device", &addr_s]));
+    assert!(old.closed_within(Duration::from_secs(2)), "the old host's open session is closed at once");
+
+    let mut again = RawSession::connect(&addr_s, Some(key));
+    let reply = again.call(Request::ListTemplates { cursor: 0, limit: 8 });
+    assert_eq!(error_code(&reply), Some(ErrorCode::PairedElsewhere), "{reply:?}");
+    let out = facegate(&registry).args(["sync"]).output().expect("run facegate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("old host after a re-pairing: {}", stderr.trim());
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("paired to another host") && stderr.contains("facegate pair"), "{stderr}");
+
+    let audit = run_ok(facegate(&other).args(["audit", "--device", &addr_s, "--json"]));
+    assert!(audit.contains("replacing the previous host's key"), "{audit}");
+    let shown: Vec<String> = std::fs::read_dir(&screens)
+        .expect("screens")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(shown.iter().any(|s| s.contains("new-host")), "{shown:?}");
 }

@@ -15,7 +15,7 @@ use facegate_proto::{
     AuditKind, AuditRecord, Capabilities, ConfigKey, Key, MatchEvent, PersonId, Setting, Template, TemplateId,
     Threshold,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -134,6 +134,13 @@ pub struct Core {
     gallery: RwLock<Arc<Gallery>>,
     subscribers: Mutex<Vec<SyncSender<MatchEvent>>>,
     pairing_until: Mutex<Option<Instant>>,
+    /// The pairing key's generation: sessions authenticated under an older one are revoked.
+    pairing_epoch: AtomicU64,
+    /// The key the last pairing replaced, so its holder is told the device moved on (kept in
+    /// memory only: after a restart the old key is simply wrong).
+    replaced_key: Mutex<Option<Key>>,
+    /// When the last pairing replaced a host's key, for the display.
+    replaced_at: Mutex<Option<Instant>>,
     /// (received, total) of a sync in progress, for the display.
     sync_progress: Mutex<Option<(u32, u32)>>,
     /// Set on SIGTERM / shutdown: every thread winds down at its next check.
@@ -168,6 +175,9 @@ impl Core {
             gallery: RwLock::new(Arc::new(gallery)),
             subscribers: Mutex::new(Vec::new()),
             pairing_until: Mutex::new(None),
+            pairing_epoch: AtomicU64::new(0),
+            replaced_key: Mutex::new(None),
+            replaced_at: Mutex::new(None),
             sync_progress: Mutex::new(None),
             stop: Arc::new(AtomicBool::new(false)),
         };
@@ -268,17 +278,42 @@ impl Core {
         Some(u32::try_from(left.as_secs()).unwrap_or(u32::MAX))
     }
 
-    /// Installs the host key if the window is open; one pairing per window.
+    /// Installs the host key if the window is open; one pairing per window. A key it replaces
+    /// stops working at once: every session authenticated with it is revoked.
     pub fn pair(&self, key: Key) -> Result<bool, CoreError> {
         let mut window = self.pairing_until.lock().unwrap_or_else(|p| p.into_inner());
         if !window.is_some_and(|t| Instant::now() < t) {
             return Ok(false);
         }
         let mut inner = self.lock();
+        let previous = inner.store.pairing_key().copied();
         inner.store.set_pairing_key(key)?;
         *window = None;
-        self.audit_locked(&mut inner, AuditKind::Paired, None, None, "host paired");
+        self.pairing_epoch.fetch_add(1, Ordering::SeqCst);
+        let replaced = previous.filter(|p| *p != key);
+        let detail = if replaced.is_some() { "host paired, replacing the previous host's key" } else { "host paired" };
+        if replaced.is_some() {
+            tracing::warn!("a new host paired: the previous host's key no longer works");
+            *self.replaced_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+        *self.replaced_key.lock().unwrap_or_else(|p| p.into_inner()) = replaced;
+        self.audit_locked(&mut inner, AuditKind::Paired, None, None, detail);
         Ok(true)
+    }
+
+    /// The pairing key's generation (see [`Core::pair`]).
+    pub fn pairing_epoch(&self) -> u64 {
+        self.pairing_epoch.load(Ordering::SeqCst)
+    }
+
+    /// The key the last pairing replaced, if any.
+    pub fn replaced_key(&self) -> Option<Key> {
+        *self.replaced_key.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a pairing replaced a host's key within `recent` (the display says so).
+    pub fn replaced_within(&self, recent: Duration) -> bool {
+        self.replaced_at.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| t.elapsed() < recent)
     }
 
     /// Records how far a sync has come (`None` when it ends either way).

@@ -73,12 +73,23 @@ pub enum LinkError {
     Io(#[from] io::Error),
     #[error("device did not answer within {0:?} (after retries)")]
     Timeout(Duration),
-    #[error("device refused: {code_name} ({detail})", code_name = .code.name())]
+    #[error("device refused: {code_name} ({detail}){hint}", code_name = .code.name(), hint = what_to_do(*.code))]
     Device { code: ErrorCode, detail: String },
     #[error("unexpected reply from the device: {0}")]
     Unexpected(String),
     #[error("device speaks protocol {device}, this host {host}")]
     Version { device: u16, host: u16 },
+}
+
+/// What the person at the host can do about a device's refusal, where there is something.
+fn what_to_do(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::PairedElsewhere => {
+            ". Another host paired with the device and this registry's key no longer works: if this \
+             registry should manage it, open the device's pairing window and run `facegate pair` for it again"
+        }
+        _ => "",
+    }
 }
 
 impl LinkError {

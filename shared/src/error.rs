@@ -40,6 +40,9 @@ pub enum ErrorCode {
     NotPaired,
     /// Pair request while the device's pairing window is closed.
     PairingClosed,
+    /// The request is signed with a key the device replaced when another host paired with it
+    /// (added after the first release: older hosts see `Other(15)`).
+    PairedElsewhere,
     // 20..=29: templates and sync
     /// Template embedding model differs from the device's model.
     ModelMismatch,
@@ -74,7 +77,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every named code, for tests and documentation tables.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::BadFrame,
         ErrorCode::Unsupported,
         ErrorCode::VersionMismatch,
@@ -83,6 +86,7 @@ impl ErrorCode {
         ErrorCode::Replay,
         ErrorCode::NotPaired,
         ErrorCode::PairingClosed,
+        ErrorCode::PairedElsewhere,
         ErrorCode::ModelMismatch,
         ErrorCode::GenerationMismatch,
         ErrorCode::NoSyncSession,
@@ -108,6 +112,7 @@ impl ErrorCode {
             ErrorCode::Replay => 12,
             ErrorCode::NotPaired => 13,
             ErrorCode::PairingClosed => 14,
+            ErrorCode::PairedElsewhere => 15,
             ErrorCode::ModelMismatch => 20,
             ErrorCode::GenerationMismatch => 21,
             ErrorCode::NoSyncSession => 22,
@@ -135,6 +140,7 @@ impl ErrorCode {
             12 => ErrorCode::Replay,
             13 => ErrorCode::NotPaired,
             14 => ErrorCode::PairingClosed,
+            15 => ErrorCode::PairedElsewhere,
             20 => ErrorCode::ModelMismatch,
             21 => ErrorCode::GenerationMismatch,
             22 => ErrorCode::NoSyncSession,
@@ -162,6 +168,7 @@ impl ErrorCode {
             ErrorCode::Replay => "replayed or reordered frame",
             ErrorCode::NotPaired => "not paired",
             ErrorCode::PairingClosed => "pairing window closed",
+            ErrorCode::PairedElsewhere => "device paired to another host",
             ErrorCode::ModelMismatch => "embedding model mismatch",
             ErrorCode::GenerationMismatch => "store generation mismatch",
             ErrorCode::NoSyncSession => "no sync session",

@@ -160,6 +160,7 @@ fn vectors() -> Vec<(&'static str, Frame)> {
         ),
         ("error", Frame::error(15, ErrorCode::GenerationMismatch, "expected 19, have 20")),
         ("error_pairing_closed", Frame::error(16, ErrorCode::PairingClosed, "")),
+        ("error_paired_elsewhere", Frame::error(17, ErrorCode::PairedElsewhere, "")),
     ]
 }
 

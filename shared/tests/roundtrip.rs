@@ -233,6 +233,7 @@ fn error_codes_are_stable() {
             (ErrorCode::Replay, 12),
             (ErrorCode::NotPaired, 13),
             (ErrorCode::PairingClosed, 14),
+            (ErrorCode::PairedElsewhere, 15),
             (ErrorCode::ModelMismatch, 20),
             (ErrorCode::GenerationMismatch, 21),
             (ErrorCode::NoSyncSession, 22),

@@ -71,6 +71,23 @@ impl RawSession {
         }
     }
 
+    /// Whether the device closes the link within `within` (reading and dropping anything it
+    /// sends meanwhile).
+    pub fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        let mut buf = [0u8; 4096];
+        while std::time::Instant::now() < deadline {
+            self.stream.set_read_timeout(Some(Duration::from_millis(100))).expect("read timeout");
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
     pub fn exchange(&mut self, f: &Frame) -> Response {
         self.send_frame(f);
         self.reply()

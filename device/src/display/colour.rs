@@ -5,7 +5,7 @@
 
 use super::text::{centered, draw_centered_lines, fit_best, fit_line, fit_lines, max_chars, sanitize, truncate};
 use super::widgets::{clock, draw_brackets, draw_icon, draw_progress, progress, Icon, Scaled};
-use super::{title_or_default, NormRect, Screen};
+use super::{title_or_default, NormRect, Screen, NEW_HOST};
 use embedded_graphics::mono_font::ascii::{FONT_10X20, FONT_6X10, FONT_8X13};
 use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::*;
@@ -124,6 +124,12 @@ pub fn draw_colour<D: DrawTarget<Color = Rgb565>>(screen: &Screen, target: &mut 
             let count = fit_line(&count, &FONT_8X13, TEXT_W);
             centered(&count, &FONT_8X13, SERVICE.ink, CX, BODY_TOP + 36).draw(target)?;
             centered("Keep the device powered", &FONT_6X10, SERVICE.ink, CX, BODY_TOP + 60).draw(target)?;
+            Ok(())
+        }
+        Screen::NewHost => {
+            status(target, SERVICE, Icon::Key, "PAIRED")?;
+            let lines = fit_lines(NEW_HOST, &FONT_8X13, TEXT_W, 5);
+            draw_centered_lines(target, &lines, &FONT_8X13, SERVICE.ink, CX, BODY_TOP, 2)?;
             Ok(())
         }
         Screen::Error { message } => {

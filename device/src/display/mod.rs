@@ -20,6 +20,9 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
 use embedded_graphics_simulator::{OutputSettingsBuilder, SimulatorDisplay};
 
+/// What the [`Screen::NewHost`] screen says.
+pub(crate) const NEW_HOST: &str = "A new host was paired. The previous host's key no longer works.";
+
 /// What the kiosk is showing.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Screen {
@@ -56,6 +59,8 @@ pub enum Screen {
         received: u32,
         total: u32,
     },
+    /// Another host paired with the device: the previous host's key no longer works.
+    NewHost,
     Error {
         message: String,
     },
@@ -74,6 +79,7 @@ impl Screen {
             Screen::SpoofSuspected => "spoof-suspected",
             Screen::Pairing { .. } => "pairing",
             Screen::Syncing { .. } => "syncing",
+            Screen::NewHost => "new-host",
             Screen::Error { .. } => "error",
         }
     }

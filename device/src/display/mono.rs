@@ -3,7 +3,7 @@
 
 use super::text::{centered, draw_centered_lines, fit_best, fit_line, fit_lines, left, max_chars, sanitize};
 use super::widgets::{clock, draw_brackets, draw_icon, draw_progress, progress, Icon};
-use super::{title_or_default, NormRect, Screen};
+use super::{title_or_default, NormRect, Screen, NEW_HOST};
 use embedded_graphics::mono_font::ascii::{FONT_10X20, FONT_5X8, FONT_6X10, FONT_7X13, FONT_9X15};
 use embedded_graphics::pixelcolor::BinaryColor;
 use embedded_graphics::prelude::*;
@@ -79,6 +79,11 @@ pub fn draw_mono<D: DrawTarget<Color = BinaryColor>>(screen: &Screen, target: &m
             }
             draw_progress(target, Rectangle::new(Point::new(4, 34), Size::new(120, 10)), *received, *total, ON)?;
             centered(&format!("{pct}%"), &FONT_6X10, ON, CX, 50).draw(target)?;
+        }
+        Screen::NewHost => {
+            header(target, Some(Icon::Key), "PAIRED")?;
+            let lines = fit_lines(NEW_HOST, &FONT_6X10, TEXT_W, 5);
+            draw_centered_lines(target, &lines, &FONT_6X10, ON, CX, 14, 0)?;
         }
         Screen::Error { message } => {
             header(target, Some(Icon::Exclaim), "ERROR")?;

@@ -26,6 +26,7 @@ fn every_screen() -> Vec<Screen> {
         Screen::SpoofSuspected,
         Screen::Pairing { seconds_left: 120 },
         Screen::Syncing { received: 12, total: 40 },
+        Screen::NewHost,
         Screen::Error { message: "Camera not found: /dev/video0 is missing".into() },
     ]
 }
@@ -330,6 +331,7 @@ fn slugs_are_distinct_file_name_safe() {
         "spoof-suspected",
         "pairing",
         "syncing",
+        "new-host",
         "error",
     ];
     assert_eq!(slugs, all);

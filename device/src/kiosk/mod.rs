@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use track::{Signature, Step, Tracker, SAME_FACE_MIN_CORRELATION};
 
+/// How long the idle screen says a new host was paired.
+const NEW_HOST_NOTICE: Duration = Duration::from_secs(30);
+
 /// Door kiosk (1:N) or personal unlock (1:1 against one owner).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -243,6 +246,7 @@ impl<'e> Kiosk<'e> {
                     }
                     // In 10 s steps, likewise.
                     (None, None, Some(secs)) => Screen::Pairing { seconds_left: secs / 10 * 10 },
+                    (None, None, None) if self.core.replaced_within(NEW_HOST_NOTICE) => Screen::NewHost,
                     (None, None, None) => {
                         Screen::Idle { title: self.options.title.clone(), enrolled: self.core.gallery().len() as u32 }
                     }

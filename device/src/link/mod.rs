@@ -53,6 +53,10 @@ pub fn serve_stream<S: Read + Write>(stream: &mut S, core: Arc<Core>) -> io::Res
         for ev in session.pending_events() {
             write_frame(stream, &ev)?;
         }
+        if session.is_revoked() {
+            tracing::warn!("closing a host session: another host paired with the device");
+            break;
+        }
     }
     Ok(session.stats)
 }

@@ -44,6 +44,10 @@ pub struct Session {
     verifier: Option<Verifier>,
     events: Option<Receiver<MatchEvent>>,
     sync: Option<SyncState>,
+    /// The pairing epoch the verifier's key belongs to ([`Core::pairing_epoch`]).
+    epoch: u64,
+    /// Another host paired since this session took its key: it is closed after its reply.
+    revoked: bool,
     pub stats: SessionStats,
 }
 
@@ -62,19 +66,37 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// The detail of [`ErrorCode::PairedElsewhere`].
+const REPLACED: &str = "key replaced by a new pairing";
+
 fn err(id: u32, code: ErrorCode, detail: &str) -> Frame {
     Frame::error(id, code, detail)
 }
 
 impl Session {
     pub fn new(core: Arc<Core>) -> Session {
-        Session { core, nonce: None, verifier: None, events: None, sync: None, stats: SessionStats::default() }
+        Session {
+            core,
+            nonce: None,
+            verifier: None,
+            events: None,
+            sync: None,
+            epoch: 0,
+            revoked: false,
+            stats: SessionStats::default(),
+        }
     }
 
     /// Reply to a frame that failed to decode.
     pub fn bad_frame(&mut self, e: FrameError) -> Frame {
         self.stats.bad_frames += 1;
         err(e.frame_id().unwrap_or(NO_ID), e.code(), "frame rejected")
+    }
+
+    /// Whether the link should close this session: another host paired since it took its key
+    /// (checked after every request, and while idle for a session that has shown the key).
+    pub fn is_revoked(&self) -> bool {
+        self.revoked || (self.events.is_some() && self.epoch != self.core.pairing_epoch())
     }
 
     /// Events waiting for this session.
@@ -101,6 +123,7 @@ impl Session {
                 Ok(true) => {
                     tracing::info!("paired with a host");
                     self.verifier = Some(Verifier::new(*key, nonce));
+                    self.epoch = self.core.pairing_epoch();
                     Frame::response(id, Response::Paired)
                 }
                 Ok(false) => {
@@ -109,6 +132,10 @@ impl Session {
                 }
                 Err(e) => err(id, ErrorCode::StoreIo, &e.to_string()),
             };
+        }
+        if self.verifier.is_some() && self.epoch != self.core.pairing_epoch() {
+            self.revoked = true;
+            return err(id, ErrorCode::PairedElsewhere, REPLACED);
         }
         let Some(verifier) = self.verifier.as_mut() else {
             return err(id, ErrorCode::NotPaired, "device not paired");
@@ -121,6 +148,16 @@ impl Session {
                 facegate_proto::AuthError::Replay => ErrorCode::Replay,
             }),
         };
+        // A MAC from the key the last pairing replaced: its host should hear why, not "bad MAC".
+        let checked = match checked {
+            Err(ErrorCode::BadMac)
+                if self.core.replaced_key().is_some_and(|k| Verifier::new(k, nonce).verify(&frame).is_ok()) =>
+            {
+                self.revoked = true;
+                Err(ErrorCode::PairedElsewhere)
+            }
+            other => other,
+        };
         if let Err(code) = checked {
             self.stats.rejected_auth += 1;
             // One audit record per session for a burst of failures keeps a flood off the disk.
@@ -128,7 +165,11 @@ impl Session {
                 self.core.audit(AuditKind::AuthFailure, None, None, code.name());
             }
             tracing::warn!(code = code.name(), "rejected unauthenticated request");
-            return err(id, code, "request not authenticated");
+            return err(
+                id,
+                code,
+                if code == ErrorCode::PairedElsewhere { REPLACED } else { "request not authenticated" },
+            );
         }
         if self.events.is_none() {
             self.events = Some(self.core.subscribe());
@@ -148,6 +189,8 @@ impl Session {
             self.core.set_sync_progress(None);
         }
         self.events = None;
+        // The epoch before the key: a pairing in between leaves the session conservatively stale.
+        self.epoch = self.core.pairing_epoch();
         let key = self.core.pairing_key();
         self.verifier = key.map(|k| Verifier::new(k, nonce));
         // Before taking the store lock: `Core::pair` takes the window lock, then the store lock.
@@ -574,5 +617,44 @@ mod tests {
         assert_eq!(code(a.handle(signer_a.signed_request(13, commit))), ErrorCode::GenerationMismatch);
         let ids: Vec<u32> = core.lock().store.templates().iter().map(|t| t.id).collect();
         assert_eq!(ids, [9], "the other host's change is kept");
+    }
+
+    #[test]
+    fn a_new_pairing_revokes_the_old_key_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = core(dir.path());
+        let (mut old, mut old_signer) = paired(&core);
+        let list = || Request::ListTemplates { cursor: 0, limit: 8 };
+        assert!(matches!(response(old.handle(old_signer.signed_request(10, list()))), Response::Templates(_)));
+        assert!(!old.is_revoked());
+
+        // Another host pairs in a new window.
+        core.open_pairing(Duration::from_secs(60));
+        let new_key: Key = [9; 32];
+        let mut new = Session::new(core.clone());
+        let info = hello(&mut new);
+        assert_eq!(response(new.handle(Frame::request(2, Request::Pair { key: new_key }))), Response::Paired);
+        assert!(old.is_revoked(), "a session that showed the old key is closed without waiting for it");
+        assert_eq!(code(old.handle(old_signer.signed_request(11, list()))), ErrorCode::PairedElsewhere);
+
+        // The old host comes back on a new session: told why, not "bad MAC".
+        let mut again = Session::new(core.clone());
+        let nonce = hello(&mut again).session_nonce;
+        let mut stale = Signer::new(KEY, nonce);
+        assert_eq!(code(again.handle(stale.signed_request(3, list()))), ErrorCode::PairedElsewhere);
+        assert!(again.is_revoked());
+        // The new host is served; a key nobody had is just a bad MAC.
+        let mut signer = Signer::new(new_key, info.session_nonce);
+        assert!(matches!(response(new.handle(signer.signed_request(3, list()))), Response::Templates(_)));
+        assert!(!new.is_revoked());
+        let mut other = Session::new(core.clone());
+        let nonce = hello(&mut other).session_nonce;
+        assert_eq!(code(other.handle(Signer::new([1; 32], nonce).signed_request(3, list()))), ErrorCode::BadMac);
+
+        let records = core.lock().audit.read(0, 100).expect("audit");
+        let paired: Vec<&str> =
+            records.iter().filter(|r| r.kind == AuditKind::Paired).map(|r| r.detail.as_str()).collect();
+        assert_eq!(paired, ["host paired", "host paired, replacing the previous host's key"]);
+        assert!(core.replaced_within(Duration::from_secs(30)), "the display says so");
     }
 }
