@@ -2,11 +2,17 @@
 //! tool found: each test reproduces the attack and checks it now fails safely.
 
 use crate::util::raw::{error_code, RawSession};
-use crate::util::{data_dir, facegate, lfw_people, path_str, run_ok, start_device, template, DeviceProcess, Paired};
+use crate::util::{
+    add_people, data_dir, facegate, lfw_people, path_str, run_ok, start_device, template, DeviceProcess, Paired,
+};
+use facegate_host::link::{Client, Patience};
 use facegate_host::registry::Registry;
+use facegate_host::sync::sync_device;
 use facegate_proto::{Embedding, ErrorCode, Request};
 use rand::SeedableRng;
-use std::time::Duration;
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 /// `facegate enroll Ann other.jpg` on an existing Ann used to add the other person's face with a
 /// warning, after which the door granted them as Ann.
@@ -122,4 +128,46 @@ fn a_new_pairing_revokes_the_old_hosts_sessions_and_says_so() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert!(shown.iter().any(|s| s.contains("new-host")), "{shown:?}");
+}
+
+/// Eight idle TCP connections used to lock the paired host out, indefinitely ("Connection
+/// reset by peer"). Now a connection that does not authenticate makes room for one that might,
+/// silent connections are closed, and only when authenticated hosts hold every session is a
+/// newcomer refused, with a reason.
+#[test]
+fn idle_connections_cannot_lock_the_paired_host_out() {
+    let p = Paired::new();
+    let mut registry = Registry::open(&p.registry).expect("registry");
+    add_people(&mut registry, &p.model, 0, 20);
+    let addr = p.addr_s.trim_start_matches("tcp:").to_string();
+    let idle: Vec<TcpStream> = (0..200).map(|_| TcpStream::connect(&addr).expect("connect")).collect();
+    let t = Instant::now();
+    let outcome = sync_device(&mut registry, &p.addr, false).expect("the paired host syncs past 200 idle connections");
+    let took = t.elapsed();
+    println!("sync of 20 templates with 200 idle connections held: {:.2} s", took.as_secs_f64());
+    assert_eq!(outcome.templates, 20);
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    drop(idle);
+
+    // A connection that never says Hello is closed.
+    let mut silent = TcpStream::connect(&addr).expect("connect");
+    silent.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let t = Instant::now();
+    let closed = matches!(silent.read(&mut [0u8; 64]), Ok(0) | Err(_));
+    println!("a silent connection closed after {:.1} s", t.elapsed().as_secs_f64());
+    assert!(closed && t.elapsed() < Duration::from_secs(9), "{:?}", t.elapsed());
+
+    // Authenticated hosts on every session: a newcomer is told why it is refused.
+    let key = registry.device(&p.addr_s).expect("db").expect("paired").key;
+    let held: Vec<RawSession> = (0..8)
+        .map(|_| {
+            let mut r = RawSession::connect(&p.addr_s, Some(key));
+            assert_eq!(r.ids().len(), 20);
+            r
+        })
+        .collect();
+    let e = Client::connect(&p.addr, Patience::default()).expect_err("a ninth host is refused");
+    println!("ninth host: {e}");
+    assert!(e.to_string().contains("device busy: too many sessions"), "{e}");
+    drop(held);
 }

@@ -282,6 +282,10 @@ impl Client {
                         // The device could not read one of our frames: resend now rather than
                         // wait out the timeout.
                         Response::Error(e) if f.id == NO_ID && e.code == ErrorCode::BadFrame => break 'wait,
+                        // Refused at the door: every session is taken ("device busy: too many sessions").
+                        Response::Error(e) if f.id == NO_ID && e.code == ErrorCode::Busy => {
+                            return Err(LinkError::Device { code: e.code, detail: e.detail.to_string() })
+                        }
                         _ => {}
                     }
                 }

@@ -6,18 +6,27 @@ pub mod session;
 pub use session::{Session, SessionStats};
 
 use crate::state::Core;
-use facegate_proto::{encode_frame_vec, Frame, FrameDecoder};
+use facegate_proto::{encode_frame_vec, ErrorCode, Frame, FrameDecoder, NO_ID};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often a blocked read wakes to forward events and check for shutdown.
 const POLL: Duration = Duration::from_millis(50);
 /// Concurrent TCP sessions (e.g. one following events while another syncs).
 const MAX_TCP_SESSIONS: usize = 8;
+/// A TCP connection must say `Hello` within this...
+const HELLO_WITHIN: Duration = Duration::from_secs(5);
+/// ...and show the pairing key (or pair) within this, or it is closed.
+const AUTHENTICATE_WITHIN: Duration = Duration::from_secs(30);
+/// An authenticated session with no request for this long is closed (a host following events
+/// pings well within it).
+const IDLE_AFTER: Duration = Duration::from_secs(600);
+/// The detail of the refusal a host gets when every session is taken by authenticated hosts.
+const BUSY: &str = "device busy: too many sessions";
 
 fn write_frame(w: &mut impl Write, frame: &Frame) -> io::Result<()> {
     let bytes = encode_frame_vec(frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
@@ -25,12 +34,55 @@ fn write_frame(w: &mut impl Write, frame: &Frame) -> io::Result<()> {
     w.flush()
 }
 
-/// Serves one byte stream until EOF, an I/O error or shutdown. The stream's reads must time
-/// out (around [`POLL`]) so events are forwarded while the host is quiet.
-pub fn serve_stream<S: Read + Write>(stream: &mut S, core: Arc<Core>) -> io::Result<SessionStats> {
+/// What the TCP accept loop knows of a running session, so that a flood of idle connections
+/// cannot keep a paired host out: a session that has not authenticated is the first to go.
+#[derive(Debug)]
+pub struct Watch {
+    started: Instant,
+    authenticated: AtomicBool,
+    evicted: AtomicBool,
+    finished: AtomicBool,
+}
+
+impl Watch {
+    fn new() -> Watch {
+        Watch {
+            started: Instant::now(),
+            authenticated: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    /// Why the session should end now, if it should.
+    fn expired(&self, session: &Session, last_request: Instant) -> Option<&'static str> {
+        let age = self.started.elapsed();
+        if self.evicted.load(Ordering::SeqCst) {
+            Some("evicted to make room for another host")
+        } else if !session.said_hello() && age > HELLO_WITHIN {
+            Some("no Hello in time")
+        } else if !session.is_authenticated() && age > AUTHENTICATE_WITHIN {
+            Some("not authenticated in time")
+        } else if last_request.elapsed() > IDLE_AFTER {
+            Some("idle")
+        } else {
+            None
+        }
+    }
+}
+
+/// Serves one byte stream until EOF, an I/O error, shutdown, or (with a `watch`, for TCP) a
+/// time limit or eviction. The stream's reads must time out (around [`POLL`]) so events are
+/// forwarded while the host is quiet.
+pub fn serve_stream<S: Read + Write>(
+    stream: &mut S,
+    core: Arc<Core>,
+    watch: Option<&Watch>,
+) -> io::Result<SessionStats> {
     let mut session = Session::new(core.clone());
     let mut decoder = FrameDecoder::new();
     let mut buf = [0u8; 4096];
+    let mut last_request = Instant::now();
     while !core.is_stopping() {
         match stream.read(&mut buf) {
             Ok(0) => break,
@@ -41,6 +93,9 @@ pub fn serve_stream<S: Read + Write>(stream: &mut S, core: Arc<Core>) -> io::Res
                         Ok(frame) => session.handle(frame),
                         Err(e) => session.bad_frame(e),
                     });
+                }
+                if !replies.is_empty() {
+                    last_request = Instant::now();
                 }
                 for r in &replies {
                     write_frame(stream, r)?;
@@ -57,31 +112,59 @@ pub fn serve_stream<S: Read + Write>(stream: &mut S, core: Arc<Core>) -> io::Res
             tracing::warn!("closing a host session: another host paired with the device");
             break;
         }
+        if let Some(watch) = watch {
+            watch.authenticated.store(session.is_authenticated(), Ordering::SeqCst);
+            if let Some(why) = watch.expired(&session, last_request) {
+                tracing::info!(why, "closing a host session");
+                break;
+            }
+        }
     }
     Ok(session.stats)
+}
+
+/// Makes room for a new connection: `Ok` when there is room (evicting the oldest session that
+/// has not authenticated if needed), `Err` when every session belongs to an authenticated host.
+fn make_room(sessions: &mut Vec<Arc<Watch>>) -> Result<(), ()> {
+    sessions.retain(|w| !w.finished.load(Ordering::SeqCst));
+    let live = sessions.iter().filter(|w| !w.evicted.load(Ordering::SeqCst));
+    if live.count() < MAX_TCP_SESSIONS {
+        return Ok(());
+    }
+    let oldest = sessions
+        .iter()
+        .filter(|w| !w.evicted.load(Ordering::SeqCst) && !w.authenticated.load(Ordering::SeqCst))
+        .min_by_key(|w| w.started)
+        .ok_or(())?;
+    oldest.evicted.store(true, Ordering::SeqCst);
+    Ok(())
 }
 
 /// Accepts TCP hosts until shutdown, each in its own thread.
 pub fn spawn_tcp(listener: TcpListener, core: Arc<Core>) -> io::Result<JoinHandle<()>> {
     listener.set_nonblocking(true)?;
-    let active = Arc::new(AtomicUsize::new(0));
+    let mut sessions: Vec<Arc<Watch>> = Vec::new();
     std::thread::Builder::new().name("link-tcp".into()).spawn(move || {
         while !core.is_stopping() {
             match listener.accept() {
-                Ok((stream, peer)) => {
-                    if active.load(Ordering::SeqCst) >= MAX_TCP_SESSIONS {
-                        tracing::warn!(%peer, "too many host sessions; connection refused");
+                Ok((mut stream, peer)) => {
+                    if make_room(&mut sessions).is_err() {
+                        tracing::warn!(%peer, "every host session is taken by an authenticated host; connection refused");
+                        // Best effort: the host learns why before the connection closes.
+                        let _ = stream.set_nonblocking(false);
+                        let _ = write_frame(&mut stream, &Frame::error(NO_ID, ErrorCode::Busy, BUSY));
                         continue;
                     }
-                    active.fetch_add(1, Ordering::SeqCst);
-                    let (core, active) = (core.clone(), active.clone());
+                    let watch = Arc::new(Watch::new());
+                    sessions.push(watch.clone());
+                    let core = core.clone();
                     let spawned = std::thread::Builder::new().name(format!("link-{peer}")).spawn(move || {
                         tracing::info!(%peer, "host connected");
-                        match tcp_session(stream, core) {
+                        match tcp_session(stream, core, &watch) {
                             Ok(stats) => tracing::info!(%peer, ?stats, "host disconnected"),
                             Err(e) => tracing::info!(%peer, error = %e, "host link closed"),
                         }
-                        active.fetch_sub(1, Ordering::SeqCst);
+                        watch.finished.store(true, Ordering::SeqCst);
                     });
                     if let Err(e) = spawned {
                         tracing::error!(error = %e, "cannot start a session thread");
@@ -97,11 +180,11 @@ pub fn spawn_tcp(listener: TcpListener, core: Arc<Core>) -> io::Result<JoinHandl
     })
 }
 
-fn tcp_session(mut stream: TcpStream, core: Arc<Core>) -> io::Result<SessionStats> {
+fn tcp_session(mut stream: TcpStream, core: Arc<Core>, watch: &Watch) -> io::Result<SessionStats> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(POLL))?;
     stream.set_nodelay(true)?;
-    serve_stream(&mut stream, core)
+    serve_stream(&mut stream, core, Some(watch))
 }
 
 /// Serves a serial line (USB gadget, UART, or a pseudo-terminal in tests) until shutdown.
@@ -115,7 +198,7 @@ pub fn spawn_serial(path: &str, baud: u32, core: Arc<Core>) -> io::Result<JoinHa
         tracing::info!(%path, baud, "serving serial link");
         // The line outlives host sessions; an I/O error (cable pulled) is retried.
         while !core.is_stopping() {
-            match serve_stream(&mut port, core.clone()) {
+            match serve_stream(&mut port, core.clone(), None) {
                 Ok(stats) => tracing::info!(?stats, "serial link stopped"),
                 Err(e) => {
                     tracing::warn!(error = %e, "serial link error");

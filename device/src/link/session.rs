@@ -93,6 +93,16 @@ impl Session {
         err(e.frame_id().unwrap_or(NO_ID), e.code(), "frame rejected")
     }
 
+    /// Whether the host has said `Hello`.
+    pub fn said_hello(&self) -> bool {
+        self.nonce.is_some()
+    }
+
+    /// Whether the host has shown the pairing key (a valid MAC) in this session.
+    pub fn is_authenticated(&self) -> bool {
+        self.events.is_some()
+    }
+
     /// Whether the link should close this session: another host paired since it took its key
     /// (checked after every request, and while idle for a session that has shown the key).
     pub fn is_revoked(&self) -> bool {

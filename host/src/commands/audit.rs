@@ -10,6 +10,9 @@ use facegate_proto::{AuditKind, AuditRecord, ConfigKey, Decision, MatchEvent, Re
 use std::io::Write;
 use std::time::Duration;
 
+/// How often `events --follow` pings the device (its idle limit is ten minutes).
+const FOLLOW_PING: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Args)]
 pub struct EventsArgs {
     #[arg(long)]
@@ -146,9 +149,15 @@ pub fn run_events(registry: &Registry, args: &EventsArgs) -> Result<()> {
     eprintln!("following events from {} ({})", client.info.device_id, args.device);
     let deadline = args.timeout.map(|s| std::time::Instant::now() + Duration::from_secs_f64(s));
     let mut seen = 0usize;
+    let mut last_ping = std::time::Instant::now();
     loop {
         if deadline.is_some_and(|d| std::time::Instant::now() >= d) || args.count.is_some_and(|c| seen >= c) {
             return Ok(());
+        }
+        // The device closes sessions idle for ten minutes; a follower says it is still here.
+        if last_ping.elapsed() >= FOLLOW_PING {
+            client.request(Request::Ping { payload: 0 })?;
+            last_ping = std::time::Instant::now();
         }
         let Some(e) = client.next_event(Duration::from_millis(200))? else { continue };
         seen += 1;
