@@ -171,3 +171,34 @@ fn idle_connections_cannot_lock_the_paired_host_out() {
     assert!(e.to_string().contains("device busy: too many sessions"), "{e}");
     drop(held);
 }
+
+/// 134,050 refused `Pair` requests in 30 s used to write one audit record each (6.4 MB). Now a
+/// connection is closed after its third refused try, and the audit log gets one record for the
+/// first refusal of a burst and one summing up each minute.
+#[test]
+fn a_pairing_flood_does_not_grow_the_audit_log() {
+    let p = Paired::new();
+    let key = Registry::open(&p.registry).expect("registry").device(&p.addr_s).expect("db").expect("paired").key;
+    let records = || RawSession::connect(&p.addr_s, Some(key)).audit_len();
+    let before = records();
+    let (mut attempts, mut connections) = (0, 0);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3) {
+        let mut raw = RawSession::connect(&p.addr_s, None);
+        connections += 1;
+        for _ in 0..3 {
+            let reply = raw.call(Request::Pair { key: [7; 32] });
+            assert_eq!(error_code(&reply), Some(ErrorCode::PairingClosed), "{reply:?}");
+            attempts += 1;
+        }
+        assert!(raw.closed_within(Duration::from_secs(2)), "a third refused try closes the connection");
+    }
+    let after = records();
+    println!(
+        "pairing flood: {attempts} refused attempts on {connections} connections in 3 s; audit log +{}",
+        after - before
+    );
+    assert!(attempts >= 30, "{attempts}");
+    // One record for the whole burst (the minute's sum comes after the test).
+    assert_eq!(after - before, 1, "the burst is coalesced");
+}

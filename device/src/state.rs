@@ -102,6 +102,18 @@ impl Settings {
     }
 }
 
+/// How long refused pairing attempts are counted before one audit record sums them up.
+pub const REFUSED_PAIRS_WINDOW: Duration = Duration::from_secs(60);
+
+/// Refused pairing attempts since the first of a burst.
+#[derive(Debug, Default)]
+struct RefusedPairs {
+    since: Option<Instant>,
+    count: u64,
+    /// The first few peers seen (a flood from many is summed up without naming them all).
+    peers: Vec<String>,
+}
+
 /// Who this device is, fixed at start.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -141,6 +153,8 @@ pub struct Core {
     replaced_key: Mutex<Option<Key>>,
     /// When the last pairing replaced a host's key, for the display.
     replaced_at: Mutex<Option<Instant>>,
+    /// Refused pairing attempts not yet written to the audit log (coalesced per minute).
+    refused_pairs: Mutex<RefusedPairs>,
     /// (received, total) of a sync in progress, for the display.
     sync_progress: Mutex<Option<(u32, u32)>>,
     /// Set on SIGTERM / shutdown: every thread winds down at its next check.
@@ -178,6 +192,7 @@ impl Core {
             pairing_epoch: AtomicU64::new(0),
             replaced_key: Mutex::new(None),
             replaced_at: Mutex::new(None),
+            refused_pairs: Mutex::new(RefusedPairs::default()),
             sync_progress: Mutex::new(None),
             stop: Arc::new(AtomicBool::new(false)),
         };
@@ -299,6 +314,42 @@ impl Core {
         *self.replaced_key.lock().unwrap_or_else(|p| p.into_inner()) = replaced;
         self.audit_locked(&mut inner, AuditKind::Paired, None, None, detail);
         Ok(true)
+    }
+
+    /// Records a refused pairing attempt from `peer`. The first of a burst is written to the
+    /// audit log at once; the rest are counted and written as one record a minute
+    /// ([`Core::flush_refused_pairs`]), so a flood cannot fill the disk.
+    pub fn note_refused_pair(&self, peer: &str) {
+        let now = Instant::now();
+        self.flush_refused_pairs(now);
+        let mut refused = self.refused_pairs.lock().unwrap_or_else(|p| p.into_inner());
+        if refused.since.is_none() {
+            refused.since = Some(now);
+            drop(refused);
+            self.audit(AuditKind::AuthFailure, None, None, &format!("pairing refused from {peer}"));
+            return;
+        }
+        refused.count += 1;
+        if !refused.peers.iter().any(|p| p == peer) && refused.peers.len() < 3 {
+            refused.peers.push(peer.to_owned());
+        }
+    }
+
+    /// Writes the refused pairing attempts counted over the last minute, once the minute is
+    /// over (the link calls this as it polls).
+    pub fn flush_refused_pairs(&self, now: Instant) {
+        let mut refused = self.refused_pairs.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(since) = refused.since else { return };
+        if now.saturating_duration_since(since) < REFUSED_PAIRS_WINDOW {
+            return;
+        }
+        let done = std::mem::take(&mut *refused);
+        drop(refused);
+        if done.count > 0 {
+            // Audit details are short (48 bytes): the count and the first peers.
+            let detail = format!("{} refused pairings in 1 min: {}", done.count, done.peers.join(" "));
+            self.audit(AuditKind::AuthFailure, None, None, &detail);
+        }
     }
 
     /// The pairing key's generation (see [`Core::pair`]).

@@ -98,6 +98,22 @@ impl RawSession {
         self.reply()
     }
 
+    /// How many records the device's audit log holds (needs a signer).
+    pub fn audit_len(&mut self) -> usize {
+        let mut n = 0;
+        let mut since = 0;
+        loop {
+            let Response::Audit(page) = self.call(Request::FetchAudit { since_seq: since, limit: 64 }) else {
+                panic!("FetchAudit refused")
+            };
+            n += page.records.len();
+            match page.next_seq {
+                Some(next) => since = next,
+                None => return n,
+            }
+        }
+    }
+
     /// Ids of every template on the device (needs a signer).
     pub fn ids(&mut self) -> BTreeSet<u32> {
         let mut out = BTreeSet::new();

@@ -77,9 +77,10 @@ impl Watch {
 pub fn serve_stream<S: Read + Write>(
     stream: &mut S,
     core: Arc<Core>,
+    peer: &str,
     watch: Option<&Watch>,
 ) -> io::Result<SessionStats> {
-    let mut session = Session::new(core.clone());
+    let mut session = Session::with_peer(core.clone(), peer);
     let mut decoder = FrameDecoder::new();
     let mut buf = [0u8; 4096];
     let mut last_request = Instant::now();
@@ -109,7 +110,7 @@ pub fn serve_stream<S: Read + Write>(
             write_frame(stream, &ev)?;
         }
         if session.is_revoked() {
-            tracing::warn!("closing a host session: another host paired with the device");
+            tracing::warn!(peer, "closing a host session: its key was replaced, or it kept trying to pair");
             break;
         }
         if let Some(watch) = watch {
@@ -146,6 +147,7 @@ pub fn spawn_tcp(listener: TcpListener, core: Arc<Core>) -> io::Result<JoinHandl
     let mut sessions: Vec<Arc<Watch>> = Vec::new();
     std::thread::Builder::new().name("link-tcp".into()).spawn(move || {
         while !core.is_stopping() {
+            core.flush_refused_pairs(Instant::now());
             match listener.accept() {
                 Ok((mut stream, peer)) => {
                     if make_room(&mut sessions).is_err() {
@@ -160,7 +162,7 @@ pub fn spawn_tcp(listener: TcpListener, core: Arc<Core>) -> io::Result<JoinHandl
                     let core = core.clone();
                     let spawned = std::thread::Builder::new().name(format!("link-{peer}")).spawn(move || {
                         tracing::info!(%peer, "host connected");
-                        match tcp_session(stream, core, &watch) {
+                        match tcp_session(stream, core, &format!("tcp:{}", peer.ip()), &watch) {
                             Ok(stats) => tracing::info!(%peer, ?stats, "host disconnected"),
                             Err(e) => tracing::info!(%peer, error = %e, "host link closed"),
                         }
@@ -180,11 +182,11 @@ pub fn spawn_tcp(listener: TcpListener, core: Arc<Core>) -> io::Result<JoinHandl
     })
 }
 
-fn tcp_session(mut stream: TcpStream, core: Arc<Core>, watch: &Watch) -> io::Result<SessionStats> {
+fn tcp_session(mut stream: TcpStream, core: Arc<Core>, peer: &str, watch: &Watch) -> io::Result<SessionStats> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(POLL))?;
     stream.set_nodelay(true)?;
-    serve_stream(&mut stream, core, Some(watch))
+    serve_stream(&mut stream, core, peer, Some(watch))
 }
 
 /// Serves a serial line (USB gadget, UART, or a pseudo-terminal in tests) until shutdown.
@@ -198,7 +200,7 @@ pub fn spawn_serial(path: &str, baud: u32, core: Arc<Core>) -> io::Result<JoinHa
         tracing::info!(%path, baud, "serving serial link");
         // The line outlives host sessions; an I/O error (cable pulled) is retried.
         while !core.is_stopping() {
-            match serve_stream(&mut port, core.clone(), None) {
+            match serve_stream(&mut port, core.clone(), &format!("serial:{path}"), None) {
                 Ok(stats) => tracing::info!(?stats, "serial link stopped"),
                 Err(e) => {
                     tracing::warn!(error = %e, "serial link error");

@@ -46,8 +46,12 @@ pub struct Session {
     sync: Option<SyncState>,
     /// The pairing epoch the verifier's key belongs to ([`Core::pairing_epoch`]).
     epoch: u64,
-    /// Another host paired since this session took its key: it is closed after its reply.
+    /// Another host paired since this session took its key, or the peer kept trying to pair
+    /// outside the window: the session is closed after its reply.
     revoked: bool,
+    /// Who is on the other end, for the audit log (`tcp:ADDR`, `serial`).
+    peer: String,
+    refused_pairs: u32,
     pub stats: SessionStats,
 }
 
@@ -66,6 +70,9 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Refused `Pair` requests after which a connection is closed.
+pub const MAX_REFUSED_PAIRS: u32 = 3;
+
 /// The detail of [`ErrorCode::PairedElsewhere`].
 const REPLACED: &str = "key replaced by a new pairing";
 
@@ -75,7 +82,13 @@ fn err(id: u32, code: ErrorCode, detail: &str) -> Frame {
 
 impl Session {
     pub fn new(core: Arc<Core>) -> Session {
+        Session::with_peer(core, "unknown peer")
+    }
+
+    pub fn with_peer(core: Arc<Core>, peer: &str) -> Session {
         Session {
+            peer: peer.to_owned(),
+            refused_pairs: 0,
             core,
             nonce: None,
             verifier: None,
@@ -137,7 +150,12 @@ impl Session {
                     Frame::response(id, Response::Paired)
                 }
                 Ok(false) => {
-                    self.core.audit(AuditKind::AuthFailure, None, None, "pair attempt, window closed");
+                    self.core.note_refused_pair(&self.peer);
+                    self.refused_pairs += 1;
+                    // Like a burst of bad MACs: a peer that keeps trying is shown the door.
+                    if self.refused_pairs >= MAX_REFUSED_PAIRS {
+                        self.revoked = true;
+                    }
                     err(id, ErrorCode::PairingClosed, "pairing window closed")
                 }
                 Err(e) => err(id, ErrorCode::StoreIo, &e.to_string()),
@@ -403,7 +421,7 @@ mod tests {
     use crate::store::TemplateStore;
     use facegate_proto::{Capabilities, Embedding, HelloRequest, Key, Signer, Threshold, EMBEDDING_DIM};
     use rand::SeedableRng;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     const MODEL: &str = "session-test-model";
     const KEY: Key = [7; 32];
@@ -666,5 +684,34 @@ mod tests {
             records.iter().filter(|r| r.kind == AuditKind::Paired).map(|r| r.detail.as_str()).collect();
         assert_eq!(paired, ["host paired", "host paired, replacing the previous host's key"]);
         assert!(core.replaced_within(Duration::from_secs(30)), "the display says so");
+    }
+
+    #[test]
+    fn a_pairing_flood_is_cut_off_and_written_once_a_minute() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = core(dir.path());
+        core.open_pairing(Duration::ZERO);
+        let mut attempts = 0;
+        for _ in 0..34 {
+            let mut session = Session::with_peer(core.clone(), "tcp:203.0.113.9");
+            hello(&mut session);
+            while !session.is_revoked() {
+                assert_eq!(
+                    code(session.handle(Frame::request(2, Request::Pair { key: KEY }))),
+                    ErrorCode::PairingClosed
+                );
+                attempts += 1;
+            }
+        }
+        assert_eq!(attempts, 34 * MAX_REFUSED_PAIRS as usize, "each connection is closed after its third try");
+        let failures = |core: &Core| -> Vec<String> {
+            let records = core.lock().audit.read(0, 1000).expect("audit");
+            records.iter().filter(|r| r.kind == AuditKind::AuthFailure).map(|r| r.detail.to_string()).collect()
+        };
+        assert_eq!(failures(&core), ["pairing refused from tcp:203.0.113.9"]);
+        core.flush_refused_pairs(Instant::now() + crate::state::REFUSED_PAIRS_WINDOW);
+        let written = failures(&core);
+        assert_eq!(written.len(), 2, "{written:?}");
+        assert_eq!(written[1], "101 refused pairings in 1 min: tcp:203.0.113.9");
     }
 }
