@@ -202,3 +202,41 @@ fn a_pairing_flood_does_not_grow_the_audit_log() {
     // One record for the whole burst (the minute's sum comes after the test).
     assert_eq!(after - before, 1, "the burst is coalesced");
 }
+
+/// A frame folder where nothing decodes used to spin the capture thread at a full core and
+/// write 400 MB of warnings in 5 s. Now it backs off, logs a count per interval, and the
+/// display says what is wrong.
+#[test]
+fn unreadable_frames_do_not_spin_or_flood_the_log() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (frames, screens, store) = (tmp.path().join("frames"), tmp.path().join("screens"), tmp.path().join("store"));
+    std::fs::create_dir(&frames).expect("frames dir");
+    for i in 0..20 {
+        std::fs::write(frames.join(format!("{i:02}.jpg")), b"\xff\xd8\xff damaged").expect("frame");
+    }
+    let log = tmp.path().join("device.log");
+    #[rustfmt::skip]
+    let args = ["--store", path_str(&store), "--listen", "127.0.0.1:0",
+                "--frames", path_str(&frames), "--loop", "--display-png", path_str(&screens)];
+    let device = DeviceProcess::start(&args, &log);
+    let cpu = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", device.child.id())).expect("proc stat");
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        ticks as f64 / 100.0
+    };
+    let (cpu0, t) = (cpu(), Instant::now());
+    std::thread::sleep(Duration::from_secs(7));
+    let used = cpu() - cpu0;
+    let wall = t.elapsed().as_secs_f64();
+    let log_bytes = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    println!("unreadable frames for {wall:.0} s: device CPU {used:.2} s, log {log_bytes} bytes");
+    assert!(used < 0.25 * wall, "the capture loop spins: {used:.2} s of CPU in {wall:.1} s");
+    assert!(log_bytes < 20_000, "the log grows: {log_bytes} bytes");
+    let shown: Vec<String> = std::fs::read_dir(&screens)
+        .expect("screens")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(shown.iter().any(|s| s.contains("error")), "no error screen: {shown:?}");
+}

@@ -166,7 +166,8 @@ impl<'e> Kiosk<'e> {
                         Ok(None) => break,
                         Err(e) => Err(e),
                     };
-                    let failed = item.is_err();
+                    // An unreadable stretch is reported and the source goes on; other errors end it.
+                    let failed = item.as_ref().is_err_and(|e| !e.is_transient());
                     if live {
                         match tx.try_send(item) {
                             Ok(()) => {}
@@ -187,6 +188,10 @@ impl<'e> Kiosk<'e> {
         for item in rx.iter() {
             let frame = match item {
                 Ok(f) => f,
+                Err(e) if e.is_transient() => {
+                    self.show(Screen::Error { message: e.to_string() });
+                    continue;
+                }
                 Err(e) => {
                     self.show(Screen::Error { message: e.to_string() });
                     return Err(e.into());

@@ -8,6 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// After this many unreadable frames in a row, each further one waits [`BACKOFF`] first, so a
+/// folder of damaged files costs a few reads a second, not a core.
+const BACKOFF_AFTER: u64 = 3;
+const BACKOFF: Duration = Duration::from_millis(200);
+/// How often a run of unreadable frames is logged (once, with a count) and reported as
+/// [`SourceError::Unreadable`].
+const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// How to play the directory.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +37,19 @@ pub struct DirSource {
     index: u64,
     started: Instant,
     stop: Arc<AtomicBool>,
+    unreadable: Unreadable,
+}
+
+/// A run of frames that would not decode.
+#[derive(Debug, Default)]
+struct Unreadable {
+    /// In a row, since the last good frame.
+    count: u64,
+    since: Option<Instant>,
+    reported: Option<Instant>,
+    /// Counted since the last log line.
+    unlogged: u64,
+    last: String,
 }
 
 impl DirSource {
@@ -39,7 +59,16 @@ impl DirSource {
         if files.is_empty() && !options.follow {
             return Err(SourceError::Empty(root.display().to_string()));
         }
-        Ok(DirSource { root: root.to_path_buf(), files, pos: 0, options, index: 0, started: Instant::now(), stop })
+        Ok(DirSource {
+            root: root.to_path_buf(),
+            files,
+            pos: 0,
+            options,
+            index: 0,
+            started: Instant::now(),
+            stop,
+            unreadable: Unreadable::default(),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -95,18 +124,64 @@ impl FrameSource for DirSource {
                 None => self.started.elapsed(),
             };
             // A frame that will not decode is skipped, as a camera glitch would be.
-            let image = match image_io::load_image(&path) {
+            let image = match read_frame(&path) {
                 Ok(img) => img,
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "skipping unreadable frame");
+                Err(reason) => {
+                    if let Some(report) = self.unreadable_frame(&path, reason) {
+                        return Err(report);
+                    }
                     continue;
                 }
             };
+            if self.unreadable.count > 0 {
+                tracing::info!(after = self.unreadable.count, "frames readable again");
+                self.unreadable = Unreadable::default();
+            }
             let index = self.index;
             self.index += 1;
             let label = path.strip_prefix(&self.root).unwrap_or(&path).display().to_string();
             return Ok(Some(CapturedFrame { index, at, captured: Instant::now(), image, label }));
         }
+    }
+}
+
+impl DirSource {
+    /// Counts an unreadable frame: logs the first of a run and then a count every
+    /// [`REPORT_EVERY`], waits once the run is long, and returns the error to report when one
+    /// is due.
+    fn unreadable_frame(&mut self, path: &Path, reason: String) -> Option<SourceError> {
+        let now = Instant::now();
+        let u = &mut self.unreadable;
+        u.count += 1;
+        u.unlogged += 1;
+        u.last = format!("{}: {reason}", path.display());
+        let since = *u.since.get_or_insert(now);
+        if u.count == 1 {
+            tracing::warn!(path = %path.display(), error = %reason, "skipping unreadable frame");
+            u.unlogged = 0;
+            u.reported = Some(now);
+        }
+        if u.count > BACKOFF_AFTER {
+            std::thread::sleep(BACKOFF);
+        }
+        if u.reported.is_some_and(|r| now.duration_since(r) >= REPORT_EVERY) {
+            tracing::warn!(count = u.unlogged, last = %u.last, "unreadable frames, still skipping");
+            u.unlogged = 0;
+            u.reported = Some(now);
+            let secs = now.duration_since(since).as_secs();
+            return Some(SourceError::Unreadable { secs, count: u.count, last: u.last.clone() });
+        }
+        None
+    }
+}
+
+/// Reads and decodes one frame file. Only regular files are read: a FIFO or a device node
+/// would block the capture thread forever.
+fn read_frame(path: &Path) -> Result<image::RgbImage, String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => image_io::load_image(path).map_err(|e| e.to_string()),
+        Ok(_) => Err("not a regular file (a FIFO, socket or device)".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -204,5 +279,34 @@ mod tests {
         ));
         let follow = DirSourceOptions { follow: true, ..Default::default() };
         assert!(DirSource::open(dir.path(), follow, Arc::default()).is_ok());
+    }
+
+    /// Every frame unreadable (damaged files, a FIFO) used to spin a core and log each skip.
+    /// Now the source backs off, says so once per interval, reports a transient error the kiosk
+    /// shows, and picks up again when a frame reads.
+    #[test]
+    fn a_folder_of_unreadable_frames_backs_off_and_recovers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["a.png", "b.png", "c.jpg"] {
+            std::fs::write(dir.path().join(name), b"damaged").expect("write");
+        }
+        let fifo = dir.path().join("d.png");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");
+        assert!(made.success(), "mkfifo");
+        let opts = DirSourceOptions { looped: true, ..Default::default() };
+        let mut s = DirSource::open(dir.path(), opts, Arc::default()).expect("open");
+        let t = Instant::now();
+        let err = s.next_frame().expect_err("a report after a while");
+        let took = t.elapsed();
+        let SourceError::Unreadable { count, .. } = err else { panic!("{err}") };
+        assert!(err.is_transient());
+        assert!(took >= REPORT_EVERY && took < REPORT_EVERY * 2, "{took:?}");
+        // A few reads a second, not a busy loop (which made millions).
+        let bound = BACKOFF_AFTER + (took.as_secs_f64() / BACKOFF.as_secs_f64()) as u64 + 2;
+        assert!(count <= bound, "{count} reads in {took:?}");
+        // A readable frame ends the run.
+        write(dir.path(), "b.png", 7);
+        assert_eq!(widths(&mut s, 1), vec![7]);
+        assert_eq!(s.unreadable.count, 0);
     }
 }

@@ -19,6 +19,17 @@ pub enum SourceError {
     Empty(String),
     #[error("camera: {0}")]
     Camera(String),
+    /// No frame could be read for a while (the source keeps trying): e.g. every file of a
+    /// replay is damaged. The kiosk shows it and carries on.
+    #[error("no readable frame for {secs} s ({count} tried); last: {last}")]
+    Unreadable { secs: u64, count: u64, last: String },
+}
+
+impl SourceError {
+    /// Whether the source can go on after this error (the next call may deliver a frame).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SourceError::Unreadable { .. })
+    }
 }
 
 /// One captured frame.
