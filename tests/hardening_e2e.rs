@@ -240,3 +240,29 @@ fn unreadable_frames_do_not_spin_or_flood_the_log() {
         .collect();
     assert!(shown.iter().any(|s| s.contains("error")), "no error screen: {shown:?}");
 }
+
+/// An 8192x8192 PNG frame used to take the device to 243 MB (45 MB otherwise). Now a frame over
+/// `max_frame_pixels` (default 3840x2160) is refused from its header, with the reason.
+#[test]
+fn an_oversized_frame_is_refused_unread() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (frames, store) = (tmp.path().join("frames"), tmp.path().join("store"));
+    std::fs::create_dir(&frames).expect("frames dir");
+    image::RgbImage::from_pixel(8192, 8192, image::Rgb([90, 90, 90])).save(frames.join("big.png")).expect("big frame");
+    let log = tmp.path().join("device.log");
+    #[rustfmt::skip]
+    let args = ["--store", path_str(&store), "--listen", "127.0.0.1:0", "--frames", path_str(&frames), "--loop"];
+    let device = DeviceProcess::start(&args, &log);
+    std::thread::sleep(Duration::from_secs(3));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", device.child.id())).expect("proc status");
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM");
+    let text = device.log();
+    println!("8192x8192 frame: device peak RSS {} MB", peak_kb / 1024);
+    assert!(text.contains("frame too large: 8192x8192 is 67.1 megapixels, more than the 8.3 allowed"), "{text}");
+    assert!(peak_kb < 120 * 1024, "peak RSS {} MB", peak_kb / 1024);
+}

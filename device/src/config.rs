@@ -14,6 +14,7 @@
 //! store = "/var/lib/facegate"
 //! listen = "127.0.0.1:7700"
 //! serial = "/dev/ttyGS0"
+//! max_frame_pixels = 8294400   # 3840x2160; larger frames are refused unread
 //! ```
 
 use crate::state::Settings;
@@ -55,6 +56,8 @@ pub struct DeviceConfig {
     pub serial: Option<String>,
     pub baud: Option<u32>,
     pub display_png: Option<PathBuf>,
+    /// Frames with more pixels are refused from their header (default 3840x2160).
+    pub max_frame_pixels: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

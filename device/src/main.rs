@@ -115,6 +115,9 @@ struct RunArgs {
     /// Device name reported to hosts.
     #[arg(long)]
     name: Option<String>,
+    /// Refuse frames with more pixels than this, from their header (default 8294400, 3840x2160).
+    #[arg(long)]
+    max_frame_pixels: Option<u64>,
     /// Exit when the frame source ends instead of serving until SIGTERM.
     #[arg(long)]
     exit_when_done: bool,
@@ -157,7 +160,7 @@ fn run(args: RunArgs) -> Result<()> {
     macro_rules! flag {
         ($($f:ident),*) => { $( if args.$f.is_some() { config.$f = args.$f.clone(); } )* };
     }
-    flag!(store, listen, serial, baud, display_png, models, name, action, owner, mode);
+    flag!(store, listen, serial, baud, display_png, models, name, action, owner, mode, max_frame_pixels);
     if args.model.is_some() {
         config.variant = args.model.clone();
     }
@@ -227,7 +230,12 @@ fn run(args: RunArgs) -> Result<()> {
 
     let source: Option<Box<dyn FrameSource>> = match (&args.frames, args.camera) {
         (Some(dir), _) => {
-            let options = DirSourceOptions { looped: args.looped, fps: args.fps, follow: args.follow };
+            let options = DirSourceOptions {
+                looped: args.looped,
+                fps: args.fps,
+                follow: args.follow,
+                max_frame_pixels: config.max_frame_pixels,
+            };
             Some(Box::new(DirSource::open(dir, options, core.stop.clone())?))
         }
         (None, Some(index)) => Some(camera_source(index)?),

@@ -9,6 +9,12 @@ pub enum EngineError {
     UnreadableImage(String),
     #[error("image too large: {width}x{height} (limit {limit}x{limit})")]
     ImageTooLarge { width: u32, height: u32, limit: u32 },
+    #[error(
+        "frame too large: {width}x{height} is {} megapixels, more than the {} allowed (max_frame_pixels)",
+        mp(u64::from(*width) * u64::from(*height)),
+        mp(*max_pixels)
+    )]
+    FrameTooLarge { width: u32, height: u32, max_pixels: u64 },
     #[error("bad frame: {0}")]
     BadFrame(String),
     #[error("no face found")]
@@ -33,6 +39,11 @@ impl EngineError {
     pub(crate) fn inference(stage: &'static str, e: impl std::fmt::Display) -> Self {
         EngineError::Inference { stage, reason: format!("{e:#}") }
     }
+}
+
+/// Megapixels, one decimal.
+fn mp(pixels: u64) -> String {
+    format!("{:.1}", pixels as f64 / 1e6)
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

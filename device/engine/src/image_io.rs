@@ -10,15 +10,29 @@ use std::path::Path;
 pub const MAX_SIDE: u32 = 8192;
 /// Decoder working-memory cap (the output image counts towards it).
 const MAX_ALLOC: u64 = 256 * 1024 * 1024;
+/// The default size limit of a camera frame: 4K UHD (3840x2160). The engine works on a
+/// 320x240 view and face crops, so more pixels buy little; decoding them costs a small board
+/// its memory (an 8192x8192 frame took 243 MB).
+pub const DEFAULT_MAX_FRAME_PIXELS: u64 = 3840 * 2160;
 
 /// Reads and decodes an image file (JPEG, PNG, PGM/PPM, BMP), honouring EXIF orientation.
 pub fn load_image(path: &Path) -> Result<RgbImage> {
+    load_frame(path, u64::from(MAX_SIDE) * u64::from(MAX_SIDE))
+}
+
+/// [`load_image`] for a frame: refused from its header when it has more than `max_pixels`.
+pub fn load_frame(path: &Path, max_pixels: u64) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|error| EngineError::ImageIo { path: path.to_owned(), error })?;
-    decode_image(&bytes)
+    decode_frame(&bytes, max_pixels)
 }
 
 /// Decodes an encoded image held in memory. Grey, alpha and 16-bit inputs become RGB8.
 pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
+    decode_frame(bytes, u64::from(MAX_SIDE) * u64::from(MAX_SIDE))
+}
+
+/// [`decode_image`], refusing from the header an image of more than `max_pixels`.
+pub fn decode_frame(bytes: &[u8], max_pixels: u64) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(EngineError::UnreadableImage("empty file".into()));
     }
@@ -41,6 +55,9 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
     }
     if width == 0 || height == 0 {
         return Err(EngineError::UnreadableImage("image has no pixels".into()));
+    }
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(EngineError::FrameTooLarge { width, height, max_pixels });
     }
     // The decoded buffer itself must fit the cap (an 8192x8192 RGBA or 16-bit image does not).
     if decoder.total_bytes() > MAX_ALLOC {
@@ -251,5 +268,18 @@ mod tests {
         assert!(frame_to_rgb(&[0; 5], 2, 1, PixelFormat::Yuyv).is_err());
         assert!(frame_to_rgb(&[0; 6], 3, 1, PixelFormat::Yuyv).is_err());
         assert!(frame_to_rgb(&[], 0, 0, PixelFormat::Rgb8).is_err());
+    }
+
+    #[test]
+    fn a_frame_over_the_pixel_limit_is_refused_from_its_header() {
+        let mut png = Vec::new();
+        RgbImage::new(400, 300).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).expect("encode");
+        let err = decode_frame(&png, 100_000).expect_err("120,000 pixels over a 100,000 limit");
+        assert!(matches!(err, EngineError::FrameTooLarge { width: 400, height: 300, max_pixels: 100_000 }));
+        assert_eq!(
+            err.to_string(),
+            "frame too large: 400x300 is 0.1 megapixels, more than the 0.1 allowed (max_frame_pixels)"
+        );
+        assert_eq!(decode_frame(&png, 120_000).expect("at the limit").dimensions(), (400, 300));
     }
 }

@@ -25,6 +25,9 @@ pub struct DirSourceOptions {
     pub fps: Option<f32>,
     /// After the last image, wait for new ones (named after it) to appear, like `tail -f`.
     pub follow: bool,
+    /// Frames with more pixels are refused from their header (`None`:
+    /// [`image_io::DEFAULT_MAX_FRAME_PIXELS`]).
+    pub max_frame_pixels: Option<u64>,
 }
 
 /// Images under a directory (recursively), in path order.
@@ -124,7 +127,8 @@ impl FrameSource for DirSource {
                 None => self.started.elapsed(),
             };
             // A frame that will not decode is skipped, as a camera glitch would be.
-            let image = match read_frame(&path) {
+            let max_pixels = self.options.max_frame_pixels.unwrap_or(image_io::DEFAULT_MAX_FRAME_PIXELS);
+            let image = match read_frame(&path, max_pixels) {
                 Ok(img) => img,
                 Err(reason) => {
                     if let Some(report) = self.unreadable_frame(&path, reason) {
@@ -177,9 +181,9 @@ impl DirSource {
 
 /// Reads and decodes one frame file. Only regular files are read: a FIFO or a device node
 /// would block the capture thread forever.
-fn read_frame(path: &Path) -> Result<image::RgbImage, String> {
+fn read_frame(path: &Path, max_pixels: u64) -> Result<image::RgbImage, String> {
     match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => image_io::load_image(path).map_err(|e| e.to_string()),
+        Ok(m) if m.is_file() => image_io::load_frame(path, max_pixels).map_err(|e| e.to_string()),
         Ok(_) => Err("not a regular file (a FIFO, socket or device)".into()),
         Err(e) => Err(e.to_string()),
     }
