@@ -254,11 +254,12 @@ pub enum FrameError {
     /// CRC was valid but the content is not a message this build understands
     /// (unknown variant from a newer peer, or over-long bounded field).
     /// `id` is the frame id if it could still be read, so the device can
-    /// answer with [`ErrorCode::Unsupported`] to the right request.
-    Unsupported { id: Option<u32> },
+    /// answer with [`ErrorCode::Unsupported`] to the right request; `what`
+    /// says which message and, where known, which field.
+    Unsupported { id: Option<u32>, what: &'static str },
     /// CRC was valid but the content is structurally malformed (truncated
     /// body, bad UTF-8, trailing bytes, ...).
-    Malformed { id: Option<u32> },
+    Malformed { id: Option<u32>, what: &'static str },
 }
 
 impl FrameError {
@@ -274,7 +275,7 @@ impl FrameError {
     /// The id of the frame that failed to decode, when it could be recovered.
     pub const fn frame_id(self) -> Option<u32> {
         match self {
-            FrameError::Unsupported { id } | FrameError::Malformed { id } => id,
+            FrameError::Unsupported { id, .. } | FrameError::Malformed { id, .. } => id,
             _ => None,
         }
     }
@@ -290,8 +291,8 @@ impl fmt::Display for FrameError {
             FrameError::Cobs => f.write_str("invalid COBS encoding"),
             FrameError::TooShort => f.write_str("frame too short"),
             FrameError::Crc => f.write_str("CRC mismatch"),
-            FrameError::Unsupported { .. } => f.write_str("unsupported message"),
-            FrameError::Malformed { .. } => f.write_str("malformed message"),
+            FrameError::Unsupported { what, .. } => write!(f, "unsupported message: {what}"),
+            FrameError::Malformed { what, .. } => write!(f, "malformed message: {what}"),
         }
     }
 }

@@ -176,19 +176,45 @@ fn decode_in_place(buf: &mut [u8]) -> Result<Frame, FrameError> {
     }
     match postcard::take_from_bytes::<Frame>(payload) {
         Ok((frame, [])) => Ok(frame),
-        Ok((frame, _trailing)) => Err(FrameError::Malformed { id: Some(frame.id) }),
+        Ok((frame, _trailing)) => Err(FrameError::Malformed { id: Some(frame.id), what: "bytes after the message" }),
         Err(e) => {
             // The CRC matched, so the sender really sent this; recover the id
-            // (first field) so the reply can reference the request.
-            let id = postcard::take_from_bytes::<u32>(payload).ok().map(|(id, _)| id);
+            // (first field) so the reply can reference the request, and the
+            // request kind, to say what was wrong with which field.
+            let (id, request) = match postcard::take_from_bytes::<(u32, u32, u32)>(payload) {
+                Ok(((id, 0, kind), _)) => (Some(id), Some(kind)),
+                Ok(((id, _, _), _)) => (Some(id), None),
+                Err(_) => (postcard::take_from_bytes::<u32>(payload).ok().map(|(id, _)| id), None),
+            };
             Err(match e {
-                // Unknown variant index (newer peer) or over-long bounded field.
-                postcard::Error::SerdeDeCustom | postcard::Error::DeserializeBadEnum => FrameError::Unsupported { id },
-                _ => FrameError::Malformed { id },
+                // An unknown variant index (newer peer), or an over-long bounded field
+                // (heapless refuses it while deserializing).
+                postcard::Error::SerdeDeCustom | postcard::Error::DeserializeBadEnum => {
+                    FrameError::Unsupported { id, what: unsupported(request) }
+                }
+                postcard::Error::DeserializeUnexpectedEnd => FrameError::Malformed { id, what: "cut short" },
+                postcard::Error::DeserializeBadUtf8 => FrameError::Malformed { id, what: "text that is not UTF-8" },
+                _ => FrameError::Malformed { id, what: "a field that does not decode" },
             })
         }
     }
 }
+
+/// Which bounded field of request `kind` (its variant index) can be too long, for the error
+/// reply: the peer learns what to fix, not just "frame rejected". Each fits an error detail
+/// ([`ERROR_DETAIL_LEN`](crate::ERROR_DETAIL_LEN)).
+fn unsupported(kind: Option<u32>) -> &'static str {
+    match kind {
+        Some(0) => "Hello: host id longer than 32 bytes",
+        Some(3) => "UpsertTemplate: name > 48 bytes or model id > 32",
+        Some(7) => "SyncChunk: > 4 templates or a field too long",
+        Some(k) if k < REQUEST_KINDS => "a value this device does not know",
+        _ => "a kind of message this device does not know",
+    }
+}
+
+/// How many kinds of [`Request`](crate::Request) this build knows (variant indices 0..this).
+const REQUEST_KINDS: u32 = 13;
 
 /// Incremental stream decoder with a fixed [`MAX_ENCODED`]-byte buffer.
 ///

@@ -175,12 +175,19 @@ fn craft(payload: &[u8]) -> Vec<u8> {
 #[test]
 fn unknown_variants_are_unsupported_with_id() {
     // id = 7, Body::Request, request variant 200 (from a future version).
-    assert_eq!(decode_frame(&craft(&[7, 0, 200, 1, 0])), Err(FrameError::Unsupported { id: Some(7) }));
+    let unknown = "a kind of message this device does not know";
+    assert_eq!(decode_frame(&craft(&[7, 0, 200, 1, 0])), Err(FrameError::Unsupported { id: Some(7), what: unknown }));
     // id = 300 (varint ac 02), unknown Body kind 9.
-    assert_eq!(decode_frame(&craft(&[0xac, 0x02, 9, 0, 0])), Err(FrameError::Unsupported { id: Some(300) }));
+    assert_eq!(
+        decode_frame(&craft(&[0xac, 0x02, 9, 0, 0])),
+        Err(FrameError::Unsupported { id: Some(300), what: unknown })
+    );
     // Unknown Setting variant inside SetConfig.
-    assert_eq!(decode_frame(&craft(&[5, 0, 11, 77, 0, 0])), Err(FrameError::Unsupported { id: Some(5) }));
-    assert_eq!(FrameError::Unsupported { id: Some(5) }.code(), ErrorCode::Unsupported);
+    assert_eq!(
+        decode_frame(&craft(&[5, 0, 11, 77, 0, 0])),
+        Err(FrameError::Unsupported { id: Some(5), what: "a value this device does not know" })
+    );
+    assert_eq!(FrameError::Unsupported { id: Some(5), what: unknown }.code(), ErrorCode::Unsupported);
 }
 
 #[test]
@@ -189,9 +196,15 @@ fn malformed_content_is_typed() {
     let ok = to_vec(&Frame::request(3, Request::Ping { payload: u64::MAX }));
     let mut trailing = ok.clone();
     trailing.push(0x55);
-    assert_eq!(decode_frame(&craft(&trailing)), Err(FrameError::Malformed { id: Some(3) }));
+    assert_eq!(
+        decode_frame(&craft(&trailing)),
+        Err(FrameError::Malformed { id: Some(3), what: "bytes after the message" })
+    );
     // Truncated body (CRC valid over the truncated bytes).
-    assert_eq!(decode_frame(&craft(&ok[..ok.len() - 2])), Err(FrameError::Malformed { id: Some(3) }));
+    assert_eq!(
+        decode_frame(&craft(&ok[..ok.len() - 2])),
+        Err(FrameError::Malformed { id: Some(3), what: "cut short" })
+    );
     // Invalid bool in Option tag position.
     assert!(matches!(
         decode_frame(&craft(&[1, 0, 1, 0, 7])),
@@ -201,7 +214,9 @@ fn malformed_content_is_typed() {
     let mut long = vec![2u8, 0, 0, 1, 40];
     long.extend_from_slice(&[b'h'; 40]);
     long.push(0);
-    assert_eq!(decode_frame(&craft(&long)), Err(FrameError::Unsupported { id: Some(2) }));
+    let err = decode_frame(&craft(&long)).expect_err("host id over its bound");
+    assert_eq!(err, FrameError::Unsupported { id: Some(2), what: "Hello: host id longer than 32 bytes" });
+    assert_eq!(err.to_string(), "unsupported message: Hello: host id longer than 32 bytes");
     // Empty payload: nothing but the CRC.
     assert_eq!(decode_frame(&craft(&[])), Err(FrameError::TooShort));
 }
@@ -259,4 +274,42 @@ fn bounded_str_truncates_on_char_boundary() {
     assert_eq!(s.as_str(), "abcd");
     let s: heapless::String<6> = bounded_str("abcdé");
     assert_eq!(s.as_str(), "abcdé");
+}
+
+/// The decoder names the request by its variant index: the indices it knows must be the ones
+/// the encoder writes, and its messages must fit an error reply's detail.
+#[test]
+fn over_long_fields_are_named_by_request() {
+    let template = Template {
+        id: 1,
+        person_id: 1,
+        display_name: bounded_str("a"),
+        model_id: bounded_str("m"),
+        embedding: Embedding::from_parts(1.0, [1; EMBEDDING_DIM]),
+    };
+    let chunk = heapless::Vec::from_slice(std::slice::from_ref(&template)).expect("one template");
+    for (req, kind) in [
+        (Request::Hello(HelloRequest { protocol_version: 1, host_id: bounded_str("h") }), 0u8),
+        (Request::UpsertTemplate(template), 3),
+        (Request::SyncChunk { seq: 0, templates: chunk }, 7),
+    ] {
+        let bytes = to_vec(&Frame::request(1, req));
+        assert_eq!(&bytes[..3], &[1, 0, kind], "id 1, Body::Request, variant {kind}");
+    }
+    for kind in [0u8, 3, 7] {
+        // A frame of that kind whose first text claims 200 bytes: over every bound.
+        let mut wire = vec![9u8, 0, kind];
+        if kind == 0 {
+            wire.push(1);
+        }
+        wire.extend_from_slice(&[200, 1]);
+        wire.extend_from_slice(&[b'x'; 200]);
+        let Err(FrameError::Unsupported { id: Some(9), what }) = decode_frame(&craft(&wire)) else {
+            panic!("kind {kind}: expected Unsupported")
+        };
+        assert!(what.len() <= ERROR_DETAIL_LEN, "{what}");
+    }
+    // The last kind this build knows is FetchAudit (12); 13 is a newer host's.
+    let audit = to_vec(&Frame::request(1, Request::FetchAudit { since_seq: 0, limit: 1 }));
+    assert_eq!(audit[2], 12);
 }

@@ -103,7 +103,12 @@ impl Session {
     /// Reply to a frame that failed to decode.
     pub fn bad_frame(&mut self, e: FrameError) -> Frame {
         self.stats.bad_frames += 1;
-        err(e.frame_id().unwrap_or(NO_ID), e.code(), "frame rejected")
+        // Say what was wrong (which message, which field) where the decoder could tell.
+        let detail = match e {
+            FrameError::Unsupported { what, .. } | FrameError::Malformed { what, .. } => what.to_string(),
+            other => other.to_string(),
+        };
+        err(e.frame_id().unwrap_or(NO_ID), e.code(), &detail)
     }
 
     /// Whether the host has said `Hello`.
@@ -713,5 +718,22 @@ mod tests {
         let written = failures(&core);
         assert_eq!(written.len(), 2, "{written:?}");
         assert_eq!(written[1], "101 refused pairings in 1 min: tcp:203.0.113.9");
+    }
+
+    #[test]
+    fn a_frame_that_does_not_decode_is_answered_with_what_was_wrong() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut session = Session::new(core(dir.path()));
+        let what = "Hello: host id longer than 32 bytes";
+        let reply = session.bad_frame(FrameError::Unsupported { id: Some(4), what });
+        assert_eq!(reply.id, 4);
+        match response(reply) {
+            Response::Error(e) => assert_eq!((e.code, e.detail.as_str()), (ErrorCode::Unsupported, what)),
+            other => panic!("expected an error, got {other:?}"),
+        }
+        match response(session.bad_frame(FrameError::Crc)) {
+            Response::Error(e) => assert_eq!((e.code, e.detail.as_str()), (ErrorCode::BadFrame, "CRC mismatch")),
+            other => panic!("expected an error, got {other:?}"),
+        }
     }
 }
