@@ -12,7 +12,11 @@
 //! record is real corruption and is reported without touching the file, so it can be
 //! inspected. An in-memory index (seq -> offset) makes paged reads cheap.
 //!
-//! The log is never rotated here: at ~100 bytes a record it grows by a few MB a year.
+//! **Size bound.** When the file reaches its bound ([`DEFAULT_MAX_BYTES`]), it becomes
+//! `<name>.1` (replacing an older `.1`) and a new file starts with a [`AuditKind::LogRotated`]
+//! record, sequence numbers continuing. So the log holds the newest one to two bounds' worth of
+//! records; when an older `.1` is dropped, the marker says which sequence numbers went with it,
+//! so no record (security ones included) disappears without a trace. Reads span both files.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -22,6 +26,9 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use facegate_proto::{bounded_str, AuditKind, AuditRecord};
+
+/// The default size bound of one log file (see the module docs): about 40,000 records.
+pub const DEFAULT_MAX_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Largest payload accepted; anything longer is corruption (a record is well under 100 bytes).
 pub const MAX_PAYLOAD: usize = 1024;
@@ -55,6 +62,10 @@ pub struct AuditLog {
     next_seq: u64,
     /// A failed append could not be rolled back: retry the truncation before writing again.
     needs_truncate: bool,
+    /// Rotate once the file reaches this many bytes.
+    max_bytes: u64,
+    /// The rotated file (`<name>.1`), read-only.
+    previous: Option<Box<AuditLog>>,
 }
 
 impl fmt::Debug for AuditLog {
@@ -78,9 +89,32 @@ enum Stop {
 }
 
 impl AuditLog {
-    /// Opens (or creates, mode 0600) the log at `path`, indexing every record and removing a
-    /// torn tail left by a crash.
+    /// Opens (or creates, mode 0600) the log at `path` with the default size bound.
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
+        AuditLog::open_bounded(path, DEFAULT_MAX_BYTES)
+    }
+
+    /// Opens the log at `path` and its rotated predecessor, rotating at `max_bytes`.
+    pub fn open_bounded(path: &Path, max_bytes: u64) -> Result<AuditLog, AuditError> {
+        let mut log = AuditLog::open_file(path)?;
+        log.max_bytes = max_bytes;
+        let rotated = rotated_path(path);
+        if rotated.exists() {
+            let previous = AuditLog::open_file(&rotated)?;
+            // A crash between the rename and the marker leaves the new file empty: its
+            // numbering continues from the rotated one, never restarting at 1.
+            if log.is_empty() {
+                log.first_seq = previous.next_seq;
+                log.next_seq = previous.next_seq;
+            }
+            log.previous = Some(Box::new(previous));
+        }
+        Ok(log)
+    }
+
+    /// Opens (or creates, mode 0600) one log file, indexing every record and removing a torn
+    /// tail left by a crash.
+    fn open_file(path: &Path) -> Result<AuditLog, AuditError> {
         let io = |op| move |error| AuditError::Io { op, path: path.to_path_buf(), error };
         let existed = match path.symlink_metadata() {
             Ok(_) => true,
@@ -118,6 +152,8 @@ impl AuditLog {
             end: 0,
             next_seq: 1,
             needs_truncate: false,
+            max_bytes: DEFAULT_MAX_BYTES,
+            previous: None,
         };
         let file_len = log.file.metadata().map_err(io("stat"))?.len();
         if let Stop::Torn { offset, reason } = log.scan(file_len)? {
@@ -244,6 +280,9 @@ impl AuditLog {
             self.file.set_len(self.end).map_err(|e| self.io("truncate", e))?;
             self.needs_truncate = false;
         }
+        if self.end >= self.max_bytes {
+            self.rotate()?;
+        }
         let record = AuditRecord {
             seq: self.next_seq,
             timestamp_ms: now_ms(),
@@ -284,8 +323,49 @@ impl AuditLog {
         Ok(record)
     }
 
-    /// Records with `seq >= since_seq`, in order, at most `limit` of them.
+    /// Starts a new file (see the module docs): this one becomes `<name>.1`, replacing the
+    /// older one, and the new one opens with a record saying what was kept and dropped.
+    fn rotate(&mut self) -> Result<(), AuditError> {
+        let rotated = rotated_path(&self.path);
+        let io = |op| {
+            let path = self.path.clone();
+            move |error| AuditError::Io { op, path, error }
+        };
+        let dropped_before = self.previous.as_ref().map(|p| p.next_seq);
+        if dropped_before.is_some() {
+            std::fs::remove_file(&rotated).map_err(io("remove the older rotated log"))?;
+        }
+        std::fs::rename(&self.path, &rotated).map_err(io("rotate"))?;
+        let mut fresh = AuditLog::open_file(&self.path)?;
+        fresh.max_bytes = self.max_bytes;
+        fresh.first_seq = self.next_seq;
+        fresh.next_seq = self.next_seq;
+        let mut old = std::mem::replace(self, fresh);
+        old.path = rotated;
+        old.previous = None;
+        self.previous = Some(Box::new(old));
+        let detail = match dropped_before {
+            Some(seq) => format!("log rotated; records before {seq} dropped"),
+            None => "log rotated; older records in the .1 file".to_string(),
+        };
+        tracing::warn!(detail, "audit log reached its size bound");
+        self.append(AuditKind::LogRotated, None, None, &detail).map(|_| ())
+    }
+
+    /// Records with `seq >= since_seq`, in order, at most `limit` of them (from the rotated
+    /// file first when it holds some of them).
     pub fn read(&self, since_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {
+        let mut out = match &self.previous {
+            Some(previous) if since_seq < self.first_seq => previous.read_file(since_seq, limit)?,
+            _ => Vec::new(),
+        };
+        let rest = limit - out.len();
+        out.extend(self.read_file(since_seq.max(self.first_seq), rest)?);
+        Ok(out)
+    }
+
+    /// [`AuditLog::read`] within this file.
+    fn read_file(&self, since_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {
         let start = usize::try_from(since_seq.saturating_sub(self.first_seq)).unwrap_or(usize::MAX);
         if limit == 0 || start >= self.offsets.len() {
             return Ok(Vec::new());
@@ -323,18 +403,25 @@ impl AuditLog {
         self.next_seq
     }
 
-    /// Number of records in the log.
+    /// Number of records in the log (both files).
     pub fn len(&self) -> usize {
-        self.offsets.len()
+        self.offsets.len() + self.previous.as_ref().map_or(0, |p| p.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.offsets.is_empty()
+        self.len() == 0
     }
 
     fn io(&self, op: &'static str, source: io::Error) -> AuditError {
         AuditError::Io { op, path: self.path.clone(), error: source }
     }
+}
+
+/// Where a full log file is moved on rotation: `<name>.1`.
+fn rotated_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
 }
 
 fn parse_header(h: &[u8; HEADER_LEN]) -> (usize, u32) {
@@ -651,5 +738,49 @@ mod tests {
         fill(&mut log, 3);
         let shown = format!("{log:?}");
         assert!(shown.contains("records: 3") && shown.contains("next_seq: 4"), "{shown}");
+    }
+
+    /// A flood cannot fill the disk: the log keeps the newest one to two bounds' worth of
+    /// records, numbering continues across files and restarts, and what was dropped is said.
+    #[test]
+    fn the_log_rotates_at_its_bound_and_says_what_it_dropped() {
+        let (tmp, path) = log_path();
+        const BOUND: u64 = 4096;
+        let mut log = AuditLog::open_bounded(&path, BOUND).unwrap();
+        for i in 0..1000 {
+            log.append(AuditKind::AuthFailure, None, None, &format!("attempt {i}")).unwrap();
+        }
+        let files: u64 = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.metadata().unwrap().len()).sum();
+        assert!(files <= 2 * BOUND + 200, "{files} bytes on disk");
+        let check = |log: &AuditLog| {
+            let all = log.read(0, usize::MAX).unwrap();
+            assert_eq!(all.len(), log.len());
+            assert!(all.windows(2).all(|w| w[1].seq == w[0].seq + 1), "contiguous across the two files");
+            assert_eq!(all.last().unwrap().seq, log.next_seq() - 1);
+            let marker = all.iter().rev().find(|r| r.kind == AuditKind::LogRotated).expect("a rotation marker");
+            assert_eq!(marker.detail.as_str(), format!("log rotated; records before {} dropped", all[0].seq));
+            all
+        };
+        let all = check(&log);
+        // A page that starts in the rotated file runs on into the current one.
+        let page = log.read(all[0].seq, all.len()).unwrap();
+        assert_eq!(page, all);
+        drop(log);
+        let mut reopened = AuditLog::open_bounded(&path, BOUND).unwrap();
+        assert_eq!(check(&reopened), all);
+        let next = reopened.append(AuditKind::Boot, None, None, "after restart").unwrap();
+        assert_eq!(next.seq, all.last().unwrap().seq + 1);
+    }
+
+    #[test]
+    fn a_crash_between_rename_and_marker_does_not_restart_the_numbering() {
+        let (_tmp, path) = log_path();
+        let mut log = AuditLog::open_bounded(&path, 1 << 20).unwrap();
+        fill(&mut log, 5);
+        drop(log);
+        std::fs::rename(&path, rotated_path(&path)).unwrap();
+        let mut log = AuditLog::open_bounded(&path, 1 << 20).unwrap();
+        assert_eq!(log.len(), 5);
+        assert_eq!(log.append(AuditKind::Boot, None, None, "").unwrap().seq, 6);
     }
 }

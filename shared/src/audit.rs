@@ -29,6 +29,9 @@ pub enum AuditKind {
     /// A stored template that cannot be matched against was left out of matching (appended in
     /// protocol 1; the rest of the people still get in).
     TemplateSetAside,
+    /// The audit log reached its size bound and was rotated; the detail says which records, if
+    /// any, were dropped (appended in protocol 1).
+    LogRotated,
 }
 
 /// One audit-log entry.
