@@ -3,7 +3,8 @@
 
 use crate::util::raw::{error_code, RawSession};
 use crate::util::{
-    add_people, data_dir, facegate, lfw_people, path_str, run_ok, start_device, template, DeviceProcess, Paired,
+    add_people, data_dir, facegate, file_names, lfw_people, path_str, run_ok, start_device, template, DeviceProcess,
+    Paired,
 };
 use facegate_host::link::{Client, Patience};
 use facegate_host::registry::Registry;
@@ -122,11 +123,7 @@ fn a_new_pairing_revokes_the_old_hosts_sessions_and_says_so() {
 
     let audit = run_ok(facegate(&other).args(["audit", "--device", &addr_s, "--json"]));
     assert!(audit.contains("replacing the previous host's key"), "{audit}");
-    let shown: Vec<String> = std::fs::read_dir(&screens)
-        .expect("screens")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let shown = file_names(&screens);
     assert!(shown.iter().any(|s| s.contains("new-host")), "{shown:?}");
 }
 
@@ -233,11 +230,7 @@ fn unreadable_frames_do_not_spin_or_flood_the_log() {
     println!("unreadable frames for {wall:.0} s: device CPU {used:.2} s, log {log_bytes} bytes");
     assert!(used < 0.25 * wall, "the capture loop spins: {used:.2} s of CPU in {wall:.1} s");
     assert!(log_bytes < 20_000, "the log grows: {log_bytes} bytes");
-    let shown: Vec<String> = std::fs::read_dir(&screens)
-        .expect("screens")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let shown = file_names(&screens);
     assert!(shown.iter().any(|s| s.contains("error")), "no error screen: {shown:?}");
 }
 

@@ -3,7 +3,7 @@
 //! syncing, and following the device's decisions for other photos of those people and of
 //! strangers.
 
-use crate::util::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
+use crate::util::{data_dir, facegate, file_names, lfw_people, run_ok, DeviceProcess};
 use facegate_host::commands::demo::FrameWriter;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -117,11 +117,7 @@ fn kiosk_grants_enrolled_people_and_not_strangers() {
     assert!(kinds.contains(&"Paired".to_string()) && kinds.contains(&"SyncCommitted".to_string()));
 
     // The display showed each outcome.
-    let screens: Vec<String> = std::fs::read_dir(&screens)
-        .expect("screens dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let screens = file_names(&screens);
     for kind in ["idle", "granted", "unknown"] {
         assert!(screens.iter().any(|s| s.contains(kind)), "no {kind} screen in {screens:?}");
     }

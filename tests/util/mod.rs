@@ -188,6 +188,15 @@ pub fn start_device(store: &Path, listen: &str, log: &Path) -> DeviceProcess {
     DeviceProcess::start(&["--store", path_str(store), "--listen", listen, "--allow-pairing", "60"], log)
 }
 
+/// The file names in `dir` (e.g. the screens a device's PNG display wrote).
+pub fn file_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
 /// A path as the `&str` a command line takes (test paths are UTF-8).
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 test path")
