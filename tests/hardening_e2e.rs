@@ -195,7 +195,7 @@ fn a_pairing_flood_does_not_grow_the_audit_log() {
         "pairing flood: {attempts} refused attempts on {connections} connections in 3 s; audit log +{}",
         after - before
     );
-    assert!(attempts >= 30, "{attempts}");
+    assert!(attempts >= 9, "at least three connections' worth: {attempts}");
     // One record for the whole burst (the minute's sum comes after the test).
     assert_eq!(after - before, 1, "the burst is coalesced");
 }
