@@ -3,8 +3,8 @@
 
 use crate::util::raw::{error_code, RawSession};
 use crate::util::{
-    add_people, data_dir, facegate, file_names, lfw_people, path_str, run_ok, start_device, template, DeviceProcess,
-    Paired,
+    add_people, data_dir, facegate, file_names, lfw_people, path_str, proc_status_mb, run_ok, start_device, template,
+    DeviceProcess, Paired,
 };
 use facegate_host::link::{Client, Patience};
 use facegate_host::registry::Registry;
@@ -247,15 +247,9 @@ fn an_oversized_frame_is_refused_unread() {
     let args = ["--store", path_str(&store), "--listen", "127.0.0.1:0", "--frames", path_str(&frames), "--loop"];
     let device = DeviceProcess::start(&args, &log);
     std::thread::sleep(Duration::from_secs(3));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", device.child.id())).expect("proc status");
-    let peak_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmHWM");
+    let peak_mb = proc_status_mb(device.child.id(), "VmHWM").expect("device peak RSS");
     let text = device.log();
-    println!("8192x8192 frame: device peak RSS {} MB", peak_kb / 1024);
+    println!("8192x8192 frame: device peak RSS {peak_mb:.0} MB");
     assert!(text.contains("frame too large: 8192x8192 is 67.1 megapixels, more than the 8.3 allowed"), "{text}");
-    assert!(peak_kb < 120 * 1024, "peak RSS {} MB", peak_kb / 1024);
+    assert!(peak_mb < 120.0, "peak RSS {peak_mb:.0} MB");
 }

@@ -2,7 +2,7 @@
 //! host syncs changing sets and follows the events. Memory must stay flat. 20 s here;
 //! `FACEGATE_LOAD_SECS=600` for the ten-minute run, which prints RSS over time.
 
-use crate::util::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
+use crate::util::{data_dir, facegate, lfw_people, proc_status_mb, run_ok, DeviceProcess};
 use facegate_host::commands::demo::FrameWriter;
 use facegate_host::link::Addr;
 use facegate_host::registry::Registry;
@@ -10,12 +10,6 @@ use facegate_host::sync::sync_device;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
 
 #[test]
 fn device_under_full_frame_rate_with_syncs_and_events_keeps_memory_flat() {
@@ -95,12 +89,12 @@ fn device_under_full_frame_rate_with_syncs_and_events_keeps_memory_flat() {
         sync_device(&mut reg, &addr, false).expect("sync under load");
         syncs += 1;
         if start.elapsed() >= next_sample {
-            samples.push((start.elapsed().as_secs(), rss_mb(device.child.id()).expect("device RSS")));
+            samples.push((start.elapsed().as_secs(), proc_status_mb(device.child.id(), "VmRSS").expect("device RSS")));
             next_sample += Duration::from_secs((secs / 20).max(1));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    samples.push((start.elapsed().as_secs(), rss_mb(device.child.id()).expect("device RSS")));
+    samples.push((start.elapsed().as_secs(), proc_status_mb(device.child.id(), "VmRSS").expect("device RSS")));
     let events = counter.join().expect("event counter");
     let _ = follower.wait();
     let audit = run_ok(facegate(&registry).args(["audit", "--device", &addr_s, "--json"]));

@@ -188,6 +188,15 @@ pub fn start_device(store: &Path, listen: &str, log: &Path) -> DeviceProcess {
     DeviceProcess::start(&["--store", path_str(store), "--listen", listen, "--allow-pairing", "60"], log)
 }
 
+/// A memory figure of a running process from `/proc/PID/status`, in MB (`VmRSS`: now,
+/// `VmHWM`: its peak).
+pub fn proc_status_mb(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    let kb: f64 = line.split_whitespace().next()?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 /// The file names in `dir` (e.g. the screens a device's PNG display wrote).
 pub fn file_names(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)

@@ -442,6 +442,12 @@ mod tests {
         core
     }
 
+    /// The details of the audit records of `kind`, oldest first.
+    fn audited(core: &Core, kind: AuditKind) -> Vec<String> {
+        let records = core.lock().audit.read(0, usize::MAX).expect("audit");
+        records.iter().filter(|r| r.kind == kind).map(|r| r.detail.to_string()).collect()
+    }
+
     fn response(f: Frame) -> Response {
         match f.body {
             Body::Response(r) => r,
@@ -533,8 +539,7 @@ mod tests {
         hello(&mut session);
         assert_eq!(code(session.handle(Frame::request(2, Request::Pair { key: KEY }))), ErrorCode::PairingClosed);
         assert_eq!(core.pairing_key(), None);
-        let records = core.lock().audit.read(0, 100).expect("audit");
-        assert!(records.iter().any(|r| r.kind == AuditKind::AuthFailure), "{records:?}");
+        assert!(!audited(&core, AuditKind::AuthFailure).is_empty(), "the refusal is audited");
     }
 
     #[test]
@@ -562,8 +567,7 @@ mod tests {
         assert_eq!(code(session.handle(wrong.signed_request(15, list()))), ErrorCode::BadMac);
         assert_eq!(session.stats.rejected_auth, 5);
         // A burst of failures is one audit record per session, not one per frame.
-        let records = core.lock().audit.read(0, 100).expect("audit");
-        assert_eq!(records.iter().filter(|r| r.kind == AuditKind::AuthFailure).count(), 1);
+        assert_eq!(audited(&core, AuditKind::AuthFailure).len(), 1);
     }
 
     #[test]
@@ -684,10 +688,10 @@ mod tests {
         let nonce = hello(&mut other).session_nonce;
         assert_eq!(code(other.handle(Signer::new([1; 32], nonce).signed_request(3, list()))), ErrorCode::BadMac);
 
-        let records = core.lock().audit.read(0, 100).expect("audit");
-        let paired: Vec<&str> =
-            records.iter().filter(|r| r.kind == AuditKind::Paired).map(|r| r.detail.as_str()).collect();
-        assert_eq!(paired, ["host paired", "host paired, replacing the previous host's key"]);
+        assert_eq!(
+            audited(&core, AuditKind::Paired),
+            ["host paired", "host paired, replacing the previous host's key"]
+        );
         assert!(core.replaced_within(Duration::from_secs(30)), "the display says so");
     }
 
@@ -709,13 +713,9 @@ mod tests {
             }
         }
         assert_eq!(attempts, 34 * MAX_REFUSED_PAIRS as usize, "each connection is closed after its third try");
-        let failures = |core: &Core| -> Vec<String> {
-            let records = core.lock().audit.read(0, 1000).expect("audit");
-            records.iter().filter(|r| r.kind == AuditKind::AuthFailure).map(|r| r.detail.to_string()).collect()
-        };
-        assert_eq!(failures(&core), ["pairing refused from tcp:203.0.113.9"]);
+        assert_eq!(audited(&core, AuditKind::AuthFailure), ["pairing refused from tcp:203.0.113.9"]);
         core.flush_refused_pairs(Instant::now() + crate::state::REFUSED_PAIRS_WINDOW);
-        let written = failures(&core);
+        let written = audited(&core, AuditKind::AuthFailure);
         assert_eq!(written.len(), 2, "{written:?}");
         assert_eq!(written[1], "101 refused pairings in 1 min: tcp:203.0.113.9");
     }
