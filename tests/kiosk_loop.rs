@@ -41,8 +41,12 @@ fn rig(settings: Settings, enrolled: usize) -> Option<Rig> {
         store.upsert(t).expect("upsert");
     }
     let audit = AuditLog::open(&tmp.path().join("audit.log")).expect("audit");
-    let identity =
-        Identity { device_id: "test".into(), model_id: engine.embedding_id.clone(), capabilities: Capabilities::NONE };
+    let identity = Identity {
+        device_id: "test".into(),
+        model_id: engine.embedding_id.clone(),
+        capabilities: Capabilities::NONE,
+        identify: true,
+    };
     let core = Arc::new(Core::new(identity, engine.calibration.clone(), store, audit, settings).expect("core"));
     Some(Rig { engine, people, _tmp: tmp, core })
 }

@@ -1,7 +1,7 @@
 //! LFW View 2, 10-fold, with the shipped model: the accuracy bar of the engine issue.
 
 use facegate_engine::{Engine, EngineConfig};
-use facegate_host::commands::eval::{self, EvalPairsArgs};
+use facegate_host::commands::eval::pairs::{self as eval, EvalPairsArgs};
 
 #[test]
 fn lfw_view2_accuracy_meets_the_bar() {
@@ -17,6 +17,7 @@ fn lfw_view2_accuracy_meets_the_bar() {
         calibration_out: None,
         no_second_look: false,
         scores: None,
+        derive: None,
     };
     let report = eval::run(&engine, &args).expect("eval runs");
     eprintln!(

@@ -56,8 +56,12 @@ pub fn run(engine: &Engine, lfw: &Path) -> Result<Value> {
         visits += 1;
     }
     let audit = AuditLog::open(&work.join("audit.log"))?;
-    let identity =
-        Identity { device_id: "bench".into(), model_id: engine.embedding_id.clone(), capabilities: Capabilities::NONE };
+    let identity = Identity {
+        device_id: "bench".into(),
+        model_id: engine.embedding_id.clone(),
+        capabilities: Capabilities::NONE,
+        identify: true,
+    };
     let settings =
         Settings { consensus_required: 2, consensus_window: 3, lockout_max_failures: 0, ..Settings::default() };
     let core = Arc::new(Core::new(identity, engine.calibration.clone(), store, audit, settings)?);

@@ -6,7 +6,8 @@
 //! models = "/opt/facegate/models"
 //! variant = "int8"             # embedding variant from the model manifest
 //! mode = "identify"            # or "verify" with owner = <person id>
-//! far = 1e-3                   # or threshold = 0.35 (cosine)
+//! fpir = 1e-2                  # identify: stranger visits matched to someone; verify: far = 1e-3;
+//!                              # either mode: threshold = 0.35 (cosine)
 //! consensus = { required = 2, window = 3 }
 //! liveness = false             # MiniFASNet score; unvalidated (no attack data), so off
 //! lockout = { max_failures = 5, window_secs = 60, cooldown_secs = 30 }
@@ -18,6 +19,7 @@
 //! ```
 
 use crate::state::Settings;
+use facegate_proto::DEFAULT_FAR;
 use facegate_proto::{Setting, Threshold};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -44,6 +46,7 @@ pub struct DeviceConfig {
     pub mode: Option<String>,
     pub owner: Option<u32>,
     pub far: Option<f32>,
+    pub fpir: Option<f32>,
     pub threshold: Option<f32>,
     pub consensus: Option<ConsensusConfig>,
     pub liveness: Option<bool>,
@@ -85,11 +88,14 @@ impl DeviceConfig {
             s.apply(setting);
             Ok::<(), ConfigError>(())
         };
-        match (self.far, self.threshold) {
-            (Some(_), Some(_)) => return Err(ConfigError::Invalid("set either far or threshold, not both".into())),
-            (Some(far), None) => apply(Setting::Threshold(Threshold::FarTarget(far)))?,
-            (None, Some(t)) => apply(Setting::Threshold(Threshold::Cosine(t)))?,
-            (None, None) => {}
+        let verify = self.mode.as_deref() == Some("verify");
+        match (self.far, self.fpir, self.threshold) {
+            (Some(far), None, None) => apply(Setting::Threshold(Threshold::FarTarget(far)))?,
+            (None, Some(fpir), None) => apply(Setting::Threshold(Threshold::FpirTarget(fpir)))?,
+            (None, None, Some(t)) => apply(Setting::Threshold(Threshold::Cosine(t)))?,
+            (None, None, None) if verify => apply(Setting::Threshold(Threshold::FarTarget(DEFAULT_FAR)))?,
+            (None, None, None) => {}
+            _ => return Err(ConfigError::Invalid("set one of far, fpir or threshold".into())),
         }
         if let Some(c) = self.consensus {
             apply(Setting::Consensus { required: c.required, window: c.window })?;
@@ -125,7 +131,7 @@ mod tests {
         let c: DeviceConfig = toml::from_str(&text).expect("the example in the module docs parses");
         assert_eq!(c.name.as_deref(), Some("front-door"));
         let s = c.settings().expect("valid settings");
-        assert_eq!(s.threshold, Threshold::FarTarget(1e-3));
+        assert_eq!(s.threshold, Threshold::FpirTarget(1e-2));
         assert_eq!((s.consensus_required, s.consensus_window), (2, 3));
         assert_eq!(s.lockout_cooldown_secs, 30);
     }
@@ -136,6 +142,13 @@ mod tests {
         assert!(matches!(c.settings(), Err(ConfigError::Invalid(_))));
         let c: DeviceConfig = toml::from_str("far = 1e-3\nthreshold = 0.3").expect("parses");
         assert!(c.settings().is_err());
+        let c: DeviceConfig = toml::from_str("far = 1e-3\nfpir = 1e-2").expect("parses");
+        assert!(c.settings().is_err());
+        // Verify mode defaults to a per-comparison rate, identify mode to a per-visit one.
+        let c: DeviceConfig = toml::from_str("mode = \"verify\"\nowner = 3").expect("parses");
+        assert_eq!(c.settings().expect("valid").threshold, Threshold::FarTarget(DEFAULT_FAR));
+        let c: DeviceConfig = toml::from_str("").expect("parses");
+        assert_eq!(c.settings().expect("valid").threshold, Threshold::FpirTarget(facegate_proto::DEFAULT_FPIR));
         assert!(toml::from_str::<DeviceConfig>("treshold = 0.3").is_err(), "typos are errors, not ignored");
     }
 }

@@ -100,9 +100,13 @@ struct RunArgs {
     /// Person id of the owner (verify mode).
     #[arg(long)]
     owner: Option<u32>,
-    /// Target false-accept rate (uses the model's calibration table).
-    #[arg(long, conflicts_with = "threshold")]
+    /// Verify mode: target false-accept rate per comparison (uses the calibration table).
+    #[arg(long, conflicts_with_all = ["threshold", "fpir"])]
     far: Option<f32>,
+    /// Identify mode: target share of stranger visits matched to someone (the per-comparison
+    /// threshold follows the number of enrolled templates).
+    #[arg(long, conflicts_with = "threshold")]
+    fpir: Option<f32>,
     /// Fixed cosine threshold.
     #[arg(long)]
     threshold: Option<f32>,
@@ -164,13 +168,8 @@ fn run(args: RunArgs) -> Result<()> {
     if args.model.is_some() {
         config.variant = args.model.clone();
     }
-    if args.far.is_some() {
-        config.far = args.far;
-        config.threshold = None;
-    }
-    if args.threshold.is_some() {
-        config.threshold = args.threshold;
-        config.far = None;
+    if args.far.is_some() || args.fpir.is_some() || args.threshold.is_some() {
+        (config.far, config.fpir, config.threshold) = (args.far, args.fpir, args.threshold);
     }
     if let Some(c) = &args.consensus {
         let (r, w) = c.split_once('/').context("--consensus is REQUIRED/WINDOW, e.g. 2/3")?;
@@ -200,6 +199,7 @@ fn run(args: RunArgs) -> Result<()> {
             | Capabilities::FAR_TARGET
             | Capabilities::LIVENESS
             | if args.camera.is_some() { Capabilities::CAMERA } else { Capabilities::NONE },
+        identify: matches!(mode, Mode::Identify),
     };
     let core = Arc::new(Core::new(identity, engine.calibration.clone(), store, audit, settings)?);
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

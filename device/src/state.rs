@@ -10,7 +10,7 @@ use crate::kiosk::decide::LockoutPolicy;
 use crate::store::{StoreError, TemplateStore};
 use facegate_engine::embed::Embedding;
 use facegate_engine::matcher::{Gallery, TemplateRef};
-use facegate_engine::Calibration;
+use facegate_engine::{calibration, Calibration};
 use facegate_proto::{
     AuditKind, AuditRecord, Capabilities, ConfigKey, Key, MatchEvent, PersonId, Setting, Template, TemplateId,
     Threshold,
@@ -23,6 +23,25 @@ use std::time::{Duration, Instant};
 /// Events buffered per subscriber before a slow host starts missing them (they stay in the
 /// audit log).
 const EVENT_QUEUE: usize = 256;
+
+/// The threshold in force and what it promises.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EffectiveThreshold {
+    pub cosine: f32,
+    /// Per-comparison FAR the cosine was chosen for (none for a fixed cosine).
+    pub far: Option<f64>,
+    /// False when the target is beyond what the calibration vouches for; `far` is then the
+    /// calibration's floor, and [`EffectiveThreshold::fpir`] what the door can promise.
+    pub vouched: bool,
+    pub templates: usize,
+}
+
+impl EffectiveThreshold {
+    /// The share of stranger visits this threshold lets match someone, at most.
+    pub fn fpir(&self) -> Option<f64> {
+        self.far.map(|f| calibration::fpir(f, self.templates))
+    }
+}
 
 /// Live decision settings (host-settable through the protocol).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,7 +58,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            threshold: Threshold::FarTarget(1e-3),
+            threshold: Threshold::FpirTarget(facegate_proto::DEFAULT_FPIR),
             consensus_required: 2,
             consensus_window: 3,
             // The shipped liveness net is unvalidated here (no presentation-attack data).
@@ -91,14 +110,33 @@ impl Settings {
         }
     }
 
-    /// Cosine threshold: a fixed value, or the calibrated score for a FAR target.
-    pub fn cosine_threshold(&self, calibration: Option<&Calibration>) -> Result<f32, CoreError> {
-        match self.threshold {
-            Threshold::Cosine(t) => Ok(t),
-            Threshold::FarTarget(far) => {
-                calibration.map(|c| c.threshold_for_far(f64::from(far))).ok_or(CoreError::NoCalibration)
-            }
+    /// The cosine threshold against a gallery of `templates`: a fixed value, the calibrated
+    /// score for a per-comparison FAR (verify), or for the per-comparison rate an FPIR target
+    /// needs with that many templates (identify).
+    pub fn effective_threshold(
+        &self,
+        calibration: Option<&Calibration>,
+        templates: usize,
+    ) -> Result<EffectiveThreshold, CoreError> {
+        let far = match self.threshold {
+            Threshold::Cosine(t) => return Ok(EffectiveThreshold { cosine: t, far: None, vouched: true, templates }),
+            Threshold::FarTarget(far) => f64::from(far),
+            Threshold::FpirTarget(fpir) => calibration::per_comparison_far(f64::from(fpir), templates),
+        };
+        let c = calibration.ok_or(CoreError::NoCalibration)?;
+        let vouched = far >= c.floor();
+        Ok(EffectiveThreshold { cosine: c.threshold_for_far(far), far: Some(far.max(c.floor())), vouched, templates })
+    }
+
+    /// The settings are usable for this matching mode: a per-comparison FAR belongs to verify
+    /// (1:1), an FPIR to identify (1:N), and a rate needs a calibration.
+    pub fn check(&self, identify: bool, calibration: Option<&Calibration>) -> Result<(), CoreError> {
+        match (self.threshold, identify) {
+            (Threshold::FarTarget(_), true) => return Err(CoreError::WrongRate("far", "fpir", "identifies (1:N)")),
+            (Threshold::FpirTarget(_), false) => return Err(CoreError::WrongRate("fpir", "far", "verifies (1:1)")),
+            _ => {}
         }
+        self.effective_threshold(calibration, 1).map(|_| ())
     }
 }
 
@@ -120,6 +158,8 @@ pub struct Identity {
     pub device_id: String,
     pub model_id: String,
     pub capabilities: Capabilities,
+    /// 1:N (a door) rather than 1:1 (one owner): decides whether the rate is an FPIR or a FAR.
+    pub identify: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +170,8 @@ pub enum CoreError {
     Audit(#[from] AuditError),
     #[error("a FAR target needs a calibration table for this model; set a cosine threshold instead")]
     NoCalibration,
+    #[error("{0} does not apply: this device {2}; set {1} (far = per comparison, for verify; fpir = per stranger visit, for identify)")]
+    WrongRate(&'static str, &'static str, &'static str),
 }
 
 /// Everything behind the write lock.
@@ -177,10 +219,16 @@ impl Core {
         audit: AuditLog,
         mut settings: Settings,
     ) -> Result<Core, CoreError> {
+        settings.check(identity.identify, calibration.as_ref())?;
         for s in store.settings() {
-            settings.apply(*s);
+            let mut next = settings;
+            next.apply(*s);
+            // A rate kept from another mode (or an older version) must not stop the door.
+            match next.check(identity.identify, calibration.as_ref()) {
+                Ok(()) => settings = next,
+                Err(e) => tracing::warn!(setting = ?s, error = %e, "a setting a host made no longer applies; ignored"),
+            }
         }
-        settings.cosine_threshold(calibration.as_ref())?;
         let (gallery, set_aside) = build_gallery(store.templates());
         let core = Core {
             identity,
@@ -465,7 +513,12 @@ mod tests {
         store.insert_unchecked(template(2, Wire::from_parts(3.4e38, [1000; EMBEDDING_DIM]))).expect("bad template");
         store.upsert(template(3, usable(3))).expect("good template");
         let audit = AuditLog::open(&dir.path().join("audit.log")).expect("audit");
-        let identity = Identity { device_id: "t".into(), model_id: MODEL.into(), capabilities: Capabilities::NONE };
+        let identity = Identity {
+            device_id: "t".into(),
+            model_id: MODEL.into(),
+            capabilities: Capabilities::NONE,
+            identify: true,
+        };
         let settings = Settings { threshold: Threshold::Cosine(0.4), ..Settings::default() };
         let core = Core::new(identity, None, store, audit, settings).expect("the device starts");
         let ids: Vec<TemplateId> =

@@ -1,6 +1,8 @@
 //! Running the engine over many image files, on several threads, with a progress bar.
 
-use facegate_engine::{Embedding, Engine, EngineError, FacePolicy, QualityGate};
+use crate::derive::Derive;
+use facegate_engine::{image_io, Embedding, Engine, EngineError, FacePolicy, FaceResult, QualityGate};
+use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,11 +10,14 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// The outcome for one image and how long its pipeline took.
-pub struct Embedded {
+pub struct Done<T> {
     pub path: PathBuf,
-    pub result: Result<Embedding, EngineError>,
+    pub result: Result<T, EngineError>,
     pub millis: f64,
 }
+
+/// One embedding per image.
+pub type Embedded = Done<Embedding>;
 
 /// A progress bar on a terminal, nothing otherwise.
 pub fn progress(len: usize, what: &str) -> ProgressBar {
@@ -26,29 +31,38 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Embeds every `root/path` (subject face, no quality gate) using `threads` workers; with
-/// `mirrored`, each face is embedded with its mirror image ([`Engine::embed_with_mirror`]).
-pub fn embed_files(engine: &Engine, root: &Path, paths: &[PathBuf], threads: usize, mirrored: bool) -> Vec<Embedded> {
-    let bar = progress(paths.len(), if mirrored { "second look" } else { "embedding" });
+/// Reads `root/path` and applies `derive` (a source with no face to derive from is `NoFace`).
+pub fn load(engine: &Engine, root: &Path, path: &Path, derive: Option<Derive>) -> Result<RgbImage, EngineError> {
+    let img = image_io::load_image(&root.join(path))?;
+    match derive {
+        None => Ok(img),
+        Some(d) => d.apply(engine, &img, &path.to_string_lossy())?.ok_or(EngineError::NoFace),
+    }
+}
+
+/// Runs `work` on every `root/path` (read, then derived) using `threads` workers, in order.
+pub fn run_files<T: Send>(
+    engine: &Engine,
+    root: &Path,
+    paths: &[PathBuf],
+    threads: usize,
+    derive: Option<Derive>,
+    what: &str,
+    work: impl Fn(&RgbImage) -> Result<T, EngineError> + Sync,
+) -> Vec<Done<T>> {
+    let bar = progress(paths.len(), what);
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Embedded>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Done<T>>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = paths.get(i) else { break };
                 let start = Instant::now();
-                let result =
-                    engine.process_file(&root.join(path), FacePolicy::Subject, &QualityGate::NONE).and_then(|r| {
-                        if mirrored {
-                            engine.embed_with_mirror(&r.observation, &r.embedding)
-                        } else {
-                            Ok(r.embedding)
-                        }
-                    });
+                let result = load(engine, root, path, derive).and_then(|img| work(&img));
                 let millis = start.elapsed().as_secs_f64() * 1e3;
                 if let Ok(mut slots) = results.lock() {
-                    slots[i] = Some(Embedded { path: path.clone(), result, millis });
+                    slots[i] = Some(Done { path: path.clone(), result, millis });
                 }
                 bar.inc(1);
             });
@@ -56,4 +70,37 @@ pub fn embed_files(engine: &Engine, root: &Path, paths: &[PathBuf], threads: usi
     });
     bar.finish_and_clear();
     results.into_inner().unwrap_or_default().into_iter().flatten().collect()
+}
+
+/// The subject face of every image, no quality gate.
+pub fn process_files(
+    engine: &Engine,
+    root: &Path,
+    paths: &[PathBuf],
+    threads: usize,
+    derive: Option<Derive>,
+) -> Vec<Done<FaceResult>> {
+    run_files(engine, root, paths, threads, derive, "finding faces", |img| {
+        engine.process(img, FacePolicy::Subject, &QualityGate::NONE)
+    })
+}
+
+/// Embeds every image's subject face (no quality gate); with `mirrored`, each face is embedded
+/// with its mirror image ([`Engine::embed_with_mirror`]).
+pub fn embed_files(
+    engine: &Engine,
+    root: &Path,
+    paths: &[PathBuf],
+    threads: usize,
+    mirrored: bool,
+    derive: Option<Derive>,
+) -> Vec<Embedded> {
+    run_files(engine, root, paths, threads, derive, if mirrored { "second look" } else { "embedding" }, |img| {
+        let r = engine.process(img, FacePolicy::Subject, &QualityGate::NONE)?;
+        if mirrored {
+            engine.embed_with_mirror(&r.observation, &r.embedding)
+        } else {
+            Ok(r.embedding)
+        }
+    })
 }

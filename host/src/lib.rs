@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod commands;
+pub mod derive;
 pub mod link;
 pub mod paired;
 pub mod pairs;

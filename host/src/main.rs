@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use facegate_engine::{model, Engine, EngineConfig};
+use facegate_engine::{model, Engine, EngineConfig, Search};
 use facegate_host::commands;
 use facegate_host::commands::bench::BenchMode;
 use facegate_host::registry::Registry;
@@ -25,6 +25,11 @@ struct Cli {
     /// The registry (SQLite): people, templates, paired devices. Default: the user's data directory.
     #[arg(long, global = true, env = "FACEGATE_REGISTRY")]
     registry: Option<PathBuf>,
+    /// How hard to look for a face the plain detector pass misses: photo (default: padded,
+    /// tiled, brightened and turned passes), frame (as the door camera: padded and brightened
+    /// only) or plain (one pass, for comparison).
+    #[arg(long, global = true, default_value = "photo")]
+    search: Search,
     #[command(subcommand)]
     command: Command,
 }
@@ -78,7 +83,31 @@ enum EvalCommand {
     #[command(
         after_help = "Example:\n  facegate eval pairs --root ../shared/faces/lfw --pairs ../shared/faces/lfw/pairs.txt --json"
     )]
-    Pairs(commands::eval::EvalPairsArgs),
+    Pairs(commands::eval::pairs::EvalPairsArgs),
+    /// How many photos under a folder give a usable face, and why the others do not.
+    #[command(
+        after_help = "Example:\n  facegate eval faces --root ../shared/faces/yale_b_cropped --json\n  facegate eval faces --root ../shared/faces/lfw --derive small:80"
+    )]
+    Faces(commands::eval::faces::EvalFacesArgs),
+    /// 1:N at a door: a one-shot gallery, probes with strangers; rank-1, FNIR at FPIR, and the
+    /// FPIR the kiosk's default setting achieves for this gallery.
+    #[command(
+        after_help = "Example:\n  facegate eval split --root ../shared/faces/lfw --gallery g.tsv --probes p.tsv\n  facegate eval identify --root ../shared/faces/lfw --gallery g.tsv --probes p.tsv --json"
+    )]
+    Identify(commands::eval::identify::EvalIdentifyArgs),
+    /// Write a 1:N protocol (gallery and probe lists, with strangers) from a <person>/<photo> folder.
+    Split {
+        #[command(flatten)]
+        args: commands::eval::split::EvalSplitArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fit the score calibration on several photo sources; check each left out in turn.
+    #[command(
+        after_help = "Example:\n  facegate eval calibrate --source lfw=../shared/faces/lfw --source orl=../shared/faces/att_orl \\\n    --far-margin 2 --out models/calibration-int8.toml"
+    )]
+    Calibrate(commands::eval::calibrate::EvalCalibrateArgs),
     /// Write the engine's aligned 112x112 crops of listed images as PNG (int8 calibration data).
     #[command(
         after_help = "Example:\n  facegate eval crops --root ../shared/faces/lfw --list models/.work/calib-list.txt --out models/.work/calib-rust"
@@ -97,6 +126,7 @@ fn engine_config(cli: &Cli) -> EngineConfig {
         models_dir: cli.models.clone().unwrap_or_else(model::default_models_dir),
         embed_variant: cli.model.clone(),
         flip: cli.flip,
+        search: cli.search,
         ..EngineConfig::default()
     }
 }
@@ -164,8 +194,31 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             None => bench_stages(cli, &bench.stages)?,
         },
         Command::Eval(EvalCommand::Pairs(args)) => {
-            let report = commands::eval::run(&load_engine(cli)?, args)?;
-            commands::eval::print(&report, args.json)?;
+            let report = commands::eval::pairs::run(&load_engine(cli)?, args)?;
+            commands::eval::pairs::print(&report, args.json)?;
+        }
+        Command::Eval(EvalCommand::Calibrate(args)) => {
+            let report = commands::eval::calibrate::run(&load_engine(cli)?, args)?;
+            commands::eval::calibrate::print(&report, args.json)?;
+        }
+        Command::Eval(EvalCommand::Identify(args)) => {
+            let report = commands::eval::identify::run(&load_engine(cli)?, args)?;
+            commands::eval::identify::print(&report, args.json)?;
+        }
+        Command::Eval(EvalCommand::Split { args, json }) => {
+            let r = commands::eval::split::run(args)?;
+            if *json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{} enrolled ({} probes), {} strangers ({} probes)",
+                    r.enrolled, r.enrolled_probes, r.strangers, r.stranger_probes
+                );
+            }
+        }
+        Command::Eval(EvalCommand::Faces(args)) => {
+            let report = commands::eval::faces::run(&load_engine(cli)?, args)?;
+            commands::eval::faces::print(&report, args.json)?;
         }
         Command::Eval(EvalCommand::Crops { args, json }) => {
             let report = commands::crops::run(&load_engine(cli)?, args)?;

@@ -7,10 +7,20 @@ use serde::{Deserialize, Serialize};
 pub enum Threshold {
     /// Raw cosine-similarity threshold in `[-1, 1]`; a match needs `score >= t`.
     Cosine(f32),
-    /// Target false-accept rate in `(0, 1)`; the device maps it to a cosine
-    /// threshold with its model's calibration table.
+    /// Target false-accept rate per comparison in `(0, 1)` (verify mode: one claimed
+    /// person); the device maps it to a cosine threshold with its calibration table.
     FarTarget(f32),
+    /// Target false-positive identification rate in `(0, 1)` (identify mode): the share of
+    /// stranger visits matched to someone. The device derives the per-comparison rate from it
+    /// and the number of enrolled templates. Appended: older peers never send it.
+    FpirTarget(f32),
 }
+
+/// A device's promise in identify mode unless configured: one stranger visit in 100 matched
+/// to someone.
+pub const DEFAULT_FPIR: f32 = 1e-2;
+/// A device's per-comparison promise in verify mode unless configured.
+pub const DEFAULT_FAR: f32 = 1e-3;
 
 /// One configurable setting with its value.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,7 +66,7 @@ impl Setting {
     pub fn validate(&self) -> Result<(), crate::ErrorCode> {
         let ok = match *self {
             Setting::Threshold(Threshold::Cosine(t)) => (-1.0..=1.0).contains(&t),
-            Setting::Threshold(Threshold::FarTarget(f)) => f > 0.0 && f < 1.0,
+            Setting::Threshold(Threshold::FarTarget(f) | Threshold::FpirTarget(f)) => f > 0.0 && f < 1.0,
             Setting::Consensus { required, window } => required >= 1 && required <= window,
             Setting::Liveness(_) => true,
             Setting::Lockout { max_failures, window_secs, cooldown_secs } => {

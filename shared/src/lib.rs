@@ -101,7 +101,7 @@ pub mod template;
 
 pub use audit::{AuditKind, AuditPage, AuditRecord, AUDIT_DETAIL_LEN, AUDIT_PAGE_MAX};
 pub use auth::{compute_tag, Key, SessionNonce, Signer, Tag, Verifier, KEY_LEN, NONCE_LEN, TAG_LEN};
-pub use config::{ConfigKey, Setting, Threshold};
+pub use config::{ConfigKey, Setting, Threshold, DEFAULT_FAR, DEFAULT_FPIR};
 pub use error::{AuthError, ErrorCode, ErrorDetail, ErrorResponse, FrameError, ERROR_DETAIL_LEN};
 #[cfg(feature = "alloc")]
 pub use frame::encode_frame_vec;

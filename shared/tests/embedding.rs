@@ -179,6 +179,8 @@ fn settings_validate() {
     assert_eq!(Setting::Threshold(Threshold::Cosine(f32::NAN)).validate(), Err(ErrorCode::InvalidConfig));
     assert_eq!(Setting::Threshold(Threshold::FarTarget(1e-6)).validate(), Ok(()));
     assert_eq!(Setting::Threshold(Threshold::FarTarget(0.0)).validate(), Err(ErrorCode::InvalidConfig));
+    assert_eq!(Setting::Threshold(Threshold::FpirTarget(1e-2)).validate(), Ok(()));
+    assert_eq!(Setting::Threshold(Threshold::FpirTarget(1.0)).validate(), Err(ErrorCode::InvalidConfig));
     assert_eq!(Setting::Consensus { required: 3, window: 5 }.validate(), Ok(()));
     assert_eq!(Setting::Consensus { required: 6, window: 5 }.validate(), Err(ErrorCode::InvalidConfig));
     assert_eq!(Setting::Consensus { required: 0, window: 5 }.validate(), Err(ErrorCode::InvalidConfig));

@@ -109,6 +109,7 @@ fn vectors() -> Vec<(&'static str, Frame)> {
         ("sync_aborted", Frame::response(10, Response::SyncAborted { generation: 20 })),
         ("get_config", Frame::request(11, Request::GetConfig { key: ConfigKey::Lockout })),
         ("set_config", signed(12, 6, Request::SetConfig(Setting::Threshold(Threshold::Cosine(0.375))))),
+        ("set_config_fpir", signed(18, 7, Request::SetConfig(Setting::Threshold(Threshold::FpirTarget(0.01))))),
         (
             "config",
             Frame::response(

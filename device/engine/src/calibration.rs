@@ -3,6 +3,11 @@
 //!
 //! Shipped beside the models, one table per embedding variant (`models/calibration-<variant>.toml`),
 //! so a device can turn "FAR 1e-3" into a threshold without seeing any data itself.
+//!
+//! The FAR column is a promise, so it is built to hold on faces it was not fitted on: at each
+//! score it takes, over several photo sources, the highest one-sided 95% upper confidence bound
+//! on the share of impostor pairs at or above it, and multiplies by a margin chosen by leaving
+//! each source out in turn (`facegate eval calibrate`, docs/ACCURACY.md).
 
 use super::error::{EngineError, Result};
 use super::metrics::{rate_at_or_above, sorted};
@@ -14,10 +19,29 @@ const GRID_HI: f32 = 1.0;
 const GRID_STEP: f32 = 0.0025;
 
 /// A single-pass score whose "same person" probability lies strictly inside this band is too
-/// close to call: the probe gets a second look (embedded with its mirror image). The band holds
-/// every decision threshold from FAR 1e-2 to 1e-5 (its cosines and its share of pairs per
-/// variant are in docs/ACCURACY.md).
+/// close to call: the probe gets a second look (embedded with its mirror image). The band is
+/// widened to hold every decision threshold from FAR 1e-2 to 1e-5 (its cosines and its share
+/// of pairs per variant are in docs/ACCURACY.md).
 pub const SECOND_LOOK_BAND: (f64, f64) = (0.02, 0.98);
+
+/// Confidence of the upper bound on each source's impostor rate.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// One source's scores: every same-person pair and (a sample of) the different-person pairs.
+#[derive(Debug, Clone, Default)]
+pub struct SourceScores {
+    pub name: String,
+    pub genuine: Vec<f32>,
+    pub impostor: Vec<f32>,
+}
+
+/// What a calibration was fitted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceSummary {
+    pub name: String,
+    pub genuine_pairs: usize,
+    pub impostor_pairs: usize,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
@@ -30,31 +54,162 @@ pub struct Calibration {
     /// `P(same | s) = 1 / (1 + exp(-(a s + b)))`, fitted with equal class priors.
     pub logistic_a: f64,
     pub logistic_b: f64,
-    /// Grid of scores with the FAR (impostors at or above) and FRR (genuine below) at each.
+    /// The factor the upper bounds were multiplied by.
+    #[serde(default = "one")]
+    pub far_margin: f64,
+    /// Scores strictly inside are too close to call on one pass (see [`SECOND_LOOK_BAND`]);
+    /// absent in tables from before it was stored, which use the logistic band alone.
+    #[serde(default)]
+    pub second_look: Option<[f32; 2]>,
+    #[serde(default)]
+    pub sources: Vec<SourceSummary>,
+    /// Grid of scores with the promised FAR (impostors at or above) and the FRR (genuine
+    /// below, mean over sources) at each.
     pub scores: Vec<f32>,
     pub far: Vec<f64>,
     pub frr: Vec<f64>,
 }
 
+fn one() -> f64 {
+    1.0
+}
+
+/// Upper `CONFIDENCE` bound on a rate seen `k` times in `n` trials (Poisson, as the rates that
+/// matter are small): the rate whose Poisson count exceeds `k` with probability `CONFIDENCE`.
+pub fn upper_bound(k: usize, n: usize) -> f64 {
+    if n == 0 {
+        return 1.0;
+    }
+    let alpha = 1.0 - CONFIDENCE;
+    let lambda = if k > 400 {
+        // Normal approximation is exact enough this far from zero.
+        let z = 1.6448536269514722;
+        let k1 = k as f64 + 1.0;
+        k1 + z * k1.sqrt()
+    } else {
+        // P(Poisson(l) <= k), summed in log space; decreasing in l, so bisect for alpha.
+        let cdf = |l: f64| {
+            let mut term = (-l).exp();
+            let mut sum = term;
+            for i in 1..=k {
+                term *= l / i as f64;
+                sum += term;
+            }
+            sum
+        };
+        let (mut lo, mut hi) = (0.0f64, k as f64 + 10.0 * (k as f64 + 1.0).sqrt() + 10.0);
+        for _ in 0..100 {
+            let mid = (lo + hi) / 2.0;
+            if cdf(mid) > alpha {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
+    };
+    (lambda / n as f64).min(1.0)
+}
+
+/// The per-comparison rate that keeps a stranger's chance of matching any of `templates`
+/// templates at `fpir`: `1 - (1 - fpir)^(1/N)`, about `fpir / N`. It treats the comparisons as
+/// independent; the frames of one visit are not, so a consensus over frames is not divided in.
+pub fn per_comparison_far(fpir: f64, templates: usize) -> f64 {
+    -((-fpir).ln_1p() / templates.max(1) as f64).exp_m1()
+}
+
+/// The inverse: a stranger's chance of matching any of `templates` at per-comparison `far`.
+pub fn fpir(far: f64, templates: usize) -> f64 {
+    -(templates.max(1) as f64 * (-far).ln_1p()).exp_m1()
+}
+
+fn grid() -> Vec<f32> {
+    let steps = ((GRID_HI - GRID_LO) / GRID_STEP).round() as usize;
+    (0..=steps).map(|i| GRID_LO + i as f32 * GRID_STEP).collect()
+}
+
 impl Calibration {
+    /// One source, no margin.
     pub fn fit(genuine: &[f32], impostor: &[f32], embedding_id: &str, source: &str) -> Calibration {
-        let (g, im) = (sorted(genuine), sorted(impostor));
-        let steps = ((GRID_HI - GRID_LO) / GRID_STEP).round() as usize;
-        let scores: Vec<f32> = (0..=steps).map(|i| GRID_LO + i as f32 * GRID_STEP).collect();
-        let far = scores.iter().map(|&t| rate_at_or_above(&im, t)).collect();
-        let frr = scores.iter().map(|&t| 1.0 - rate_at_or_above(&g, t)).collect();
-        let (logistic_a, logistic_b) = fit_logistic(&g, &im);
-        Calibration {
+        let one = SourceScores { name: source.to_owned(), genuine: genuine.to_vec(), impostor: impostor.to_vec() };
+        Calibration::fit_sources(&[one], 1.0, embedding_id, source)
+    }
+
+    /// The FAR promised at each score: `margin` times the highest upper bound among the sources
+    /// with an impostor pair at or above it, and never below the bound on all sources pooled
+    /// (which is where the data stops vouching: no impostor of any source scores that high).
+    pub fn fit_sources(sources: &[SourceScores], margin: f64, embedding_id: &str, description: &str) -> Calibration {
+        let sets: Vec<(Vec<f32>, Vec<f32>)> =
+            sources.iter().map(|s| (sorted(&s.genuine), sorted(&s.impostor))).collect();
+        let scores = grid();
+        let pooled_n: usize = sets.iter().map(|(_, im)| im.len()).sum();
+        let above = |im: &[f32], t: f32| im.len() - im.partition_point(|&x| x < t);
+        let far = scores
+            .iter()
+            .map(|&t| {
+                let mut worst = 0.0f64;
+                let mut pooled_k = 0;
+                for (_, im) in &sets {
+                    let k = above(im, t);
+                    pooled_k += k;
+                    if k > 0 {
+                        worst = worst.max(upper_bound(k, im.len()));
+                    }
+                }
+                (margin * worst.max(upper_bound(pooled_k, pooled_n))).min(1.0)
+            })
+            .collect();
+        let with_genuine: Vec<&Vec<f32>> = sets.iter().map(|(g, _)| g).filter(|g| !g.is_empty()).collect();
+        let frr = scores
+            .iter()
+            .map(|&t| {
+                let n = with_genuine.len().max(1) as f64;
+                with_genuine.iter().map(|g| 1.0 - rate_at_or_above(g, t)).sum::<f64>() / n
+            })
+            .collect();
+        let genuine: Vec<f32> = sets.iter().flat_map(|(g, _)| g.iter().copied()).collect();
+        let impostor: Vec<f32> = sets.iter().flat_map(|(_, im)| im.iter().copied()).collect();
+        let (logistic_a, logistic_b) = fit_logistic(&sorted(&genuine), &sorted(&impostor));
+        let mut c = Calibration {
             embedding_id: embedding_id.to_owned(),
-            source: source.to_owned(),
-            genuine_pairs: g.len(),
-            impostor_pairs: im.len(),
+            source: description.to_owned(),
+            genuine_pairs: genuine.len(),
+            impostor_pairs: impostor.len(),
             logistic_a,
             logistic_b,
+            far_margin: margin,
+            second_look: None,
+            sources: sources
+                .iter()
+                .map(|s| SourceSummary {
+                    name: s.name.clone(),
+                    genuine_pairs: s.genuine.len(),
+                    impostor_pairs: s.impostor.len(),
+                })
+                .collect(),
             scores,
             far,
             frr,
-        }
+        };
+        c.second_look = Some(c.band());
+        c
+    }
+
+    /// The logistic band, widened to hold the thresholds for FAR 1e-2 .. 1e-5 with a little room.
+    fn band(&self) -> [f32; 2] {
+        let at = |p: f64| ((p / (1.0 - p)).ln() - self.logistic_b) / self.logistic_a;
+        let (lo, hi) = if self.logistic_a > 0.0 {
+            (at(SECOND_LOOK_BAND.0) as f32, at(SECOND_LOOK_BAND.1) as f32)
+        } else {
+            (GRID_LO, GRID_HI)
+        };
+        let room = 0.02;
+        [lo.min(self.threshold_for_far(1e-2) - room), hi.max(self.threshold_for_far(1e-5) + room)]
+    }
+
+    /// The smallest FAR this table vouches for: below it no source has data.
+    pub fn floor(&self) -> f64 {
+        self.far.iter().copied().fold(1.0, f64::min)
     }
 
     pub fn load(path: &Path) -> Result<Calibration> {
@@ -71,9 +226,10 @@ impl Calibration {
         toml::to_string(self).unwrap_or_default()
     }
 
-    /// The lowest grid score whose measured FAR is at most `far`. Below the resolution of the
-    /// data (1 / impostor pairs) the answer is the first score no impostor reached.
+    /// The lowest grid score whose promised FAR is at most `far`. Below [`Calibration::floor`]
+    /// the answer is the first score at the floor (the caller says it cannot promise more).
     pub fn threshold_for_far(&self, far: f64) -> f32 {
+        let far = far.max(self.floor());
         self.scores.iter().zip(&self.far).find(|(_, &f)| f <= far).map(|(&s, _)| s).unwrap_or(GRID_HI)
     }
 
@@ -93,10 +249,15 @@ impl Calibration {
         self.frr.get(i).copied().unwrap_or(1.0)
     }
 
-    /// Whether `score` falls in [`SECOND_LOOK_BAND`].
+    /// Whether `score` falls in the second-look band.
     pub fn too_close_to_call(&self, score: f32) -> bool {
-        let p = self.probability(score);
-        p > SECOND_LOOK_BAND.0 && p < SECOND_LOOK_BAND.1
+        match self.second_look {
+            Some([lo, hi]) => score > lo && score < hi,
+            None => {
+                let p = self.probability(score);
+                p > SECOND_LOOK_BAND.0 && p < SECOND_LOOK_BAND.1
+            }
+        }
     }
 
     /// Calibrated probability that the two faces are the same person (equal priors).
@@ -207,6 +368,61 @@ mod tests {
         assert!(!c.too_close_to_call(0.05) && !c.too_close_to_call(0.7) && !c.too_close_to_call(-1.0));
         let inside = |v: &[f32]| v.iter().filter(|&&s| c.too_close_to_call(s)).count() as f64 / v.len() as f64;
         assert!(inside(&impostor) < 0.1 && inside(&genuine) < 0.1, "{} {}", inside(&impostor), inside(&genuine));
+    }
+
+    #[test]
+    fn fpir_and_per_comparison_rates_invert() {
+        assert!((per_comparison_far(1e-2, 1) - 1e-2).abs() < 1e-15);
+        let f = per_comparison_far(1e-2, 1000);
+        assert!((f - 1.005e-5).abs() < 1e-8, "{f}");
+        assert!((fpir(f, 1000) - 1e-2).abs() < 1e-12);
+        // The arithmetic: 249 templates at FAR 1e-3 let in about 22% of strangers.
+        assert!((fpir(1e-3, 249) - 0.2205).abs() < 1e-3);
+    }
+
+    #[test]
+    fn upper_bound_is_the_poisson_bound() {
+        // Zero events: -ln(0.05) / n.
+        assert!((upper_bound(0, 1000) - 2.995_732e-3).abs() < 1e-8);
+        // One event: 4.7439 / n; ten events: 15.7052 / n.
+        assert!((upper_bound(1, 1000) - 4.743_865e-3).abs() < 1e-7);
+        assert!((upper_bound(10, 1000) - 15.705_22e-3).abs() < 1e-6);
+        // Many events: close to the rate, above it.
+        let big = upper_bound(10_000, 1_000_000);
+        assert!(big > 0.01 && big < 0.0102, "{big}");
+    }
+
+    #[test]
+    fn several_sources_promise_their_worst_tail() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let calm = SourceScores {
+            name: "calm".into(),
+            genuine: gaussian(&mut rng, 0.7, 0.1, 5000),
+            impostor: gaussian(&mut rng, 0.0, 0.08, 200_000),
+        };
+        let wild = SourceScores {
+            name: "wild".into(),
+            genuine: gaussian(&mut rng, 0.6, 0.12, 5000),
+            impostor: gaussian(&mut rng, 0.05, 0.1, 200_000),
+        };
+        let both = Calibration::fit_sources(&[calm.clone(), wild.clone()], 1.0, "m", "two");
+        let only_calm = Calibration::fit_sources(&[calm], 1.0, "m", "calm");
+        let measured = |t: f32| wild.impostor.iter().filter(|&&s| s >= t).count() as f64 / wild.impostor.len() as f64;
+        for target in [1e-2, 1e-3, 1e-4] {
+            // Fitted on the calm source alone, the promise breaks on the wild one...
+            assert!(measured(only_calm.threshold_for_far(target)) > target, "{target}");
+            // ...fitted on both, it holds on each.
+            assert!(measured(both.threshold_for_far(target)) <= target, "{target}");
+        }
+        // A margin raises every threshold; the floor is where no data vouches any more.
+        let wary = Calibration::fit_sources(std::slice::from_ref(&wild), 3.0, "m", "wild");
+        let plain = Calibration::fit_sources(&[wild], 1.0, "m", "wild");
+        assert!(wary.threshold_for_far(1e-3) > plain.threshold_for_far(1e-3));
+        assert!((plain.floor() - upper_bound(0, 200_000)).abs() < 1e-12);
+        assert_eq!(plain.threshold_for_far(1e-9), plain.threshold_for_far(plain.floor()));
+        // The second-look band holds the thresholds from 1e-2 to 1e-5.
+        let [lo, hi] = both.second_look.expect("band");
+        assert!(lo < both.threshold_for_far(1e-2) && hi > both.threshold_for_far(1e-5));
     }
 
     #[test]

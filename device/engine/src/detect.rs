@@ -72,18 +72,30 @@ impl Detector {
 
     /// All faces in the frame, best score first.
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<FaceBox>> {
-        let input = preprocess(img);
-        let outputs = self.net.run(input)?;
-        let (w, h) = (img.width() as f32, img.height() as f32);
-        let candidates = decode(&outputs[self.scores_ix], &outputs[self.boxes_ix], self.config.score_threshold, w, h);
+        self.detect_region(img, (0.0, 0.0, img.width() as f32, img.height() as f32))
+    }
+
+    /// The faces in the region `(x0, y0, w, h)` of the frame (the region alone is shown to the
+    /// network), in frame pixels, best score first.
+    pub fn detect_region(&self, img: &RgbImage, region: (f32, f32, f32, f32)) -> Result<Vec<FaceBox>> {
+        let outputs = self.net.run(preprocess_region(img, region))?;
+        let (x0, y0, w, h) = region;
+        let candidates = decode(&outputs[self.scores_ix], &outputs[self.boxes_ix], self.config.score_threshold, w, h)
+            .into_iter()
+            .map(|b| FaceBox { x1: b.x1 + x0, y1: b.y1 + y0, x2: b.x2 + x0, y2: b.y2 + y0, score: b.score })
+            .collect();
         Ok(nms(candidates, self.config.nms_iou))
     }
 }
 
 /// Whole frame to 320x240 RGB planes, normalised (x - 127) / 128.
 pub fn preprocess(img: &RgbImage) -> Vec<f32> {
+    preprocess_region(img, (0.0, 0.0, img.width() as f32, img.height() as f32))
+}
+
+/// [`preprocess`] of a region of the frame.
+pub fn preprocess_region(img: &RgbImage, region: (f32, f32, f32, f32)) -> Vec<f32> {
     let mut input = vec![0.0; 3 * INPUT_W * INPUT_H];
-    let region = (0.0, 0.0, img.width() as f32, img.height() as f32);
     resize_region_planar(img, region, INPUT_W, INPUT_H, [0, 1, 2], |x| (x - 127.0) / 128.0, &mut input);
     input
 }

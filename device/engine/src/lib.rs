@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod quality;
 pub mod resample;
+pub mod search;
 pub mod source;
 
 pub use calibration::Calibration;
@@ -31,6 +32,7 @@ pub use detect::{DetectConfig, FaceBox};
 pub use embed::Embedding;
 pub use error::{EngineError, Result};
 pub use quality::{QualityGate, QualityIssue, QualityMetrics};
+pub use search::Search;
 
 use align::Similarity;
 use image::RgbImage;
@@ -53,6 +55,8 @@ pub struct EngineConfig {
     pub detect: DetectConfig,
     /// Our depthwise/PReLU operators (default) or tract's alone (for comparison).
     pub kernels: Kernels,
+    /// How hard [`Engine::detect`] looks when the plain pass finds nothing.
+    pub search: Search,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +67,7 @@ impl Default for EngineConfig {
             flip: false,
             detect: DetectConfig::default(),
             kernels: Kernels::default(),
+            search: Search::default(),
         }
     }
 }
@@ -86,6 +91,9 @@ pub struct Observation {
     pub to_crop: Similarity,
     pub aligned: RgbImage,
     pub quality: QualityMetrics,
+    /// The face was found only in the picture turned this many degrees counter-clockwise;
+    /// `face`, `landmarks`, `five` and `to_crop` are in that turned picture's pixels.
+    pub turned_deg: f32,
 }
 
 /// A face embedded, with what else was in the picture.
@@ -108,6 +116,7 @@ pub struct Engine {
     /// Score calibration for this embedding space, if shipped.
     pub calibration: Option<Calibration>,
     kernels: Kernels,
+    search: Search,
 }
 
 impl Engine {
@@ -140,12 +149,46 @@ impl Engine {
             manifest,
             calibration,
             kernels: config.kernels,
+            search: config.search,
         })
     }
 
-    /// All faces, best score first.
+    /// All faces, best score first: the plain pass, then the fallbacks of [`search`] that
+    /// apply (each only when the passes before found nothing or, for tiles, only tiny faces).
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<FaceBox>> {
-        self.detector.detect(img)
+        let mut faces = self.detector.detect(img)?;
+        if self.search == Search::Plain {
+            return Ok(faces);
+        }
+        let (w, h) = img.dimensions();
+        if self.search == Search::Photo && search::only_tiny(&faces, w, h) {
+            for region in search::tiles(w, h) {
+                faces.extend(self.detector.detect_region(img, region)?);
+            }
+            faces = search::merge(faces, self.detector.config.nms_iou);
+        }
+        if faces.is_empty() {
+            faces = self.detect_padded(img)?;
+        }
+        if faces.is_empty() && search::mean_grey(img) < search::DARK_MEAN {
+            // Found in the brightened copy, judged (and refused as too dark) on the real one.
+            let bright = search::brightened(img);
+            faces = self.detector.detect(&bright)?;
+            if faces.is_empty() {
+                faces = self.detect_padded(&bright)?;
+            }
+        }
+        Ok(faces)
+    }
+
+    /// The plain pass on the picture centred on a larger canvas (a face filling the frame).
+    fn detect_padded(&self, img: &RgbImage) -> Result<Vec<FaceBox>> {
+        let (canvas, (ox, oy)) = search::padded(img);
+        let mut faces = self.detector.detect(&canvas)?;
+        for f in &mut faces {
+            (f.x1, f.y1, f.x2, f.y2) = (f.x1 - ox, f.y1 - oy, f.x2 - ox, f.y2 - oy);
+        }
+        Ok(faces)
     }
 
     /// Landmarks, alignment and quality for one detected face.
@@ -156,7 +199,7 @@ impl Engine {
         let (aligned, to_crop) =
             align::align(img, &five).ok_or_else(|| EngineError::LowQuality("landmarks collapsed to a point".into()))?;
         let quality = quality::measure(face, &five, &aligned);
-        Ok(Observation { face: *face, landmarks, five, to_crop, aligned, quality })
+        Ok(Observation { face: *face, landmarks, five, to_crop, aligned, quality, turned_deg: 0.0 })
     }
 
     /// Picks the subject according to `policy`; returns its index and the other faces.
@@ -174,9 +217,31 @@ impl Engine {
     }
 
     /// The whole pipeline on one picture: detect, choose, observe, gate, embed.
+    /// A photo with no face upright is tried turned ([`search::ROTATIONS`]).
     pub fn process(&self, img: &RgbImage, policy: FacePolicy, gate: &QualityGate) -> Result<FaceResult> {
         let faces = self.detect(img)?;
-        let subject = self.choose(img, &faces, policy)?;
+        if faces.is_empty() && self.search == Search::Photo {
+            for deg in search::ROTATIONS {
+                let turned = search::rotated(img, deg);
+                let faces = self.detect(&turned)?;
+                if !faces.is_empty() {
+                    let mut found = self.process_faces(&turned, &faces, policy, gate)?;
+                    found.observation.turned_deg = deg;
+                    return Ok(found);
+                }
+            }
+        }
+        self.process_faces(img, &faces, policy, gate)
+    }
+
+    fn process_faces(
+        &self,
+        img: &RgbImage,
+        faces: &[FaceBox],
+        policy: FacePolicy,
+        gate: &QualityGate,
+    ) -> Result<FaceResult> {
+        let subject = self.choose(img, faces, policy)?;
         let observation = self.observe(img, &faces[subject])?;
         let issues = gate.check(&observation.quality);
         if let Some(first) = issues.first() {

@@ -11,7 +11,7 @@ pub mod summary;
 pub mod track;
 
 use crate::display::{NormRect, PngDisplay, Screen};
-use crate::state::Core;
+use crate::state::{Core, EffectiveThreshold, Settings};
 use action::{Action, ActionContext};
 use decide::{Consensus, Lockout, LockoutChange, Verdict, Vote};
 use facegate_engine::liveness::LivenessNet;
@@ -114,6 +114,7 @@ pub struct Kiosk<'e> {
     lockout: Lockout,
     stats: KioskStats,
     last_screen: Option<Screen>,
+    logged_threshold: Option<EffectiveThreshold>,
 }
 
 impl<'e> Kiosk<'e> {
@@ -143,6 +144,7 @@ impl<'e> Kiosk<'e> {
             lockout: Lockout::new(settings.lockout()),
             stats: KioskStats::default(),
             last_screen: None,
+            logged_threshold: None,
         })
     }
 
@@ -319,7 +321,7 @@ impl<'e> Kiosk<'e> {
         }
         let embedding = self.engine.embedder.embed(&observation.aligned)?;
         self.stats.embedded += 1;
-        let threshold = settings.cosine_threshold(self.core.calibration.as_ref())?;
+        let threshold = self.threshold(&settings)?;
         let mut vote = self.vote(&embedding, threshold);
         if self.engine.needs_second_look(vote.score()) {
             let steadier = self.engine.embed_with_mirror(&observation, &embedding)?;
@@ -343,6 +345,27 @@ impl<'e> Kiosk<'e> {
         }
         self.report(frame, decision, verdict, liveness, track_latency);
         Ok(())
+    }
+
+    /// The cosine threshold for the gallery as it is now (a sync changes the number of
+    /// templates, so an FPIR's per-comparison threshold); logged whenever it changes.
+    fn threshold(&mut self, settings: &Settings) -> Result<f32, KioskError> {
+        let templates = self.core.gallery().len();
+        let t = settings.effective_threshold(self.core.calibration.as_ref(), templates)?;
+        if self.logged_threshold != Some(t) {
+            self.logged_threshold = Some(t);
+            let (far, fpir) = (t.far.map(|f| format!("{f:.1e}")), t.fpir().map(|f| format!("{f:.1e}")));
+            tracing::info!(cosine = t.cosine, templates, far, fpir, setting = ?settings.threshold, "effective threshold");
+            if !t.vouched {
+                tracing::warn!(
+                    templates,
+                    setting = ?settings.threshold,
+                    can_promise_fpir = fpir,
+                    "the target needs a per-comparison rate below what the calibration vouches for; using its floor"
+                );
+            }
+        }
+        Ok(t.cosine)
     }
 
     fn start_track(&mut self, frame: &CapturedFrame) {

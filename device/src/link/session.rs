@@ -405,7 +405,7 @@ impl Session {
         let mut inner = self.core.lock();
         let mut next = inner.settings;
         next.apply(s);
-        if let Err(e) = next.cosine_threshold(self.core.calibration.as_ref()) {
+        if let Err(e) = next.check(self.core.identity.identify, self.core.calibration.as_ref()) {
             return err(id, ErrorCode::InvalidConfig, &e.to_string());
         }
         if let Err(e) = inner.store.set_setting(s) {
@@ -435,7 +435,12 @@ mod tests {
     fn core(dir: &std::path::Path) -> Arc<Core> {
         let store = TemplateStore::open(&dir.join("store"), MODEL).expect("store");
         let audit = AuditLog::open(&dir.join("audit.log")).expect("audit log");
-        let identity = Identity { device_id: "test".into(), model_id: MODEL.into(), capabilities: Capabilities::SYNC };
+        let identity = Identity {
+            device_id: "test".into(),
+            model_id: MODEL.into(),
+            capabilities: Capabilities::SYNC,
+            identify: true,
+        };
         let settings = Settings { threshold: Threshold::Cosine(0.4), ..Settings::default() };
         let core = Arc::new(Core::new(identity, None, store, audit, settings).expect("core"));
         core.open_pairing(Duration::from_secs(60));

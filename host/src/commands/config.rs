@@ -9,13 +9,15 @@ use facegate_proto::{ConfigKey, Request, Response, Setting, Threshold};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Keys and values:\n  threshold 0.35      fixed cosine threshold\n  far 1e-3            \
-                        threshold from the model's calibration for this false-accept rate\n  consensus 2/3       \
+                        verify (1:1) mode: false-accept rate per comparison\n  fpir 1e-2           \
+                        identify (1:N) mode: share of stranger visits matched to someone; the per-comparison \
+                        threshold follows the enrolled templates\n  consensus 2/3       \
                         decide on 2 agreeing frames of the last 3\n  liveness on|off\n  lockout 5/60/30     \
                         after 5 failures within 60 s, refuse for 30 s (0 disables)")]
 pub struct ConfigArgs {
     #[arg(long)]
     pub device: Addr,
-    /// Setting to change (threshold, far, consensus, liveness, lockout); none prints all.
+    /// Setting to change (threshold, far, fpir, consensus, liveness, lockout); none prints all.
     pub key: Option<String>,
     pub value: Option<String>,
     #[arg(long)]
@@ -41,6 +43,7 @@ pub fn parse_setting(key: &str, value: &str) -> Result<Setting> {
             Setting::Threshold(Threshold::Cosine(value.parse().context("threshold is a cosine, e.g. 0.35")?))
         }
         "far" => Setting::Threshold(Threshold::FarTarget(value.parse().context("far is a rate, e.g. 1e-3")?)),
+        "fpir" => Setting::Threshold(Threshold::FpirTarget(value.parse().context("fpir is a rate, e.g. 1e-2")?)),
         "consensus" => {
             let v = nums(2)?;
             Setting::Consensus { required: small(v[0], "required")?, window: small(v[1], "window")? }
@@ -59,7 +62,7 @@ pub fn parse_setting(key: &str, value: &str) -> Result<Setting> {
                 cooldown_secs: secs(v[2])?,
             }
         }
-        other => bail!("unknown setting {other:?}: threshold, far, consensus, liveness or lockout"),
+        other => bail!("unknown setting {other:?}: threshold, far, fpir, consensus, liveness or lockout"),
     };
     if setting.validate().is_err() {
         bail!("{key} {value} is out of range");
@@ -72,6 +75,7 @@ pub fn describe(s: &Setting) -> (String, String) {
     match *s {
         Setting::Threshold(Threshold::Cosine(t)) => ("threshold".into(), format!("{t}")),
         Setting::Threshold(Threshold::FarTarget(f)) => ("far".into(), format!("{f:e}")),
+        Setting::Threshold(Threshold::FpirTarget(f)) => ("fpir".into(), format!("{f:e}")),
         Setting::Consensus { required, window } => ("consensus".into(), format!("{required}/{window}")),
         Setting::Liveness(on) => ("liveness".into(), if on { "on" } else { "off" }.into()),
         Setting::Lockout { max_failures, window_secs, cooldown_secs } => {
@@ -126,6 +130,7 @@ mod tests {
             assert_eq!(describe(&s), (k.to_string(), v.to_string()));
         }
         assert!(matches!(parse_setting("far", "1e-3"), Ok(Setting::Threshold(Threshold::FarTarget(_)))));
+        assert!(matches!(parse_setting("fpir", "1e-2"), Ok(Setting::Threshold(Threshold::FpirTarget(_)))));
         for (k, v) in [("consensus", "4/3"), ("consensus", "2"), ("far", "2"), ("liveness", "maybe"), ("speed", "1")] {
             assert!(parse_setting(k, v).is_err(), "{k} {v} must be refused");
         }

@@ -1,5 +1,6 @@
 //! `facegate eval pairs`: verification accuracy on a labelled pair list (LFW View 2 protocol).
 
+use crate::derive::Derive;
 use crate::{batch, pairs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -36,6 +37,9 @@ pub struct EvalPairsArgs {
     /// Write every pair's score here (tab-separated: fold, same, score, a, b), for error analysis.
     #[arg(long)]
     pub scores: Option<PathBuf>,
+    /// Derive each image first: tight:MARGIN, small:WIDTH, turn:DEG or dark:FACTOR.
+    #[arg(long)]
+    pub derive: Option<Derive>,
 }
 
 /// The figures `eval pairs` reports.
@@ -69,8 +73,8 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
     if !missing.is_empty() {
         bail!("images missing under {}: {:?} ...", args.root.display(), missing);
     }
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let embedded = batch::embed_files(engine, &args.root, &images, threads, false);
+    let threads = super::threads(args.threads);
+    let embedded = batch::embed_files(engine, &args.root, &images, threads, false, args.derive);
     let ms_per_image = embedded.iter().map(|e| e.millis).sum::<f64>() / embedded.len().max(1) as f64;
     let mut by_path: HashMap<&Path, &Embedding> = HashMap::new();
     let mut no_face_images = Vec::new();
@@ -110,7 +114,7 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
         let mut again: Vec<PathBuf> = close.iter().flat_map(|&i| [pairs[i].a.clone(), pairs[i].b.clone()]).collect();
         again.sort();
         again.dedup();
-        let mirrored = batch::embed_files(engine, &args.root, &again, threads, true);
+        let mirrored = batch::embed_files(engine, &args.root, &again, threads, true, args.derive);
         let by_path: HashMap<&Path, &Embedding> =
             mirrored.iter().filter_map(|e| e.result.as_ref().ok().map(|emb| (e.path.as_path(), emb))).collect();
         for &i in &close {
@@ -185,28 +189,13 @@ pub fn print(report: &PairsReport, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Genuine = every pair of images of one identity; impostor = pairs across identities
-/// (a deterministic sample of at most 4 million).
+/// Genuine = every pair of images of one identity; impostor = pairs across identities.
 fn calibrate(engine: &Engine, embedded: &[batch::Embedded], root: &Path) -> Calibration {
     let ok: Vec<(&Path, &Embedding)> = embedded
         .iter()
         .filter_map(|e| e.result.as_ref().ok().map(|emb| (e.path.parent().unwrap_or(Path::new("")), emb)))
         .collect();
-    let total = ok.len() * ok.len().saturating_sub(1) / 2;
-    let stride = (total / 4_000_000).max(1);
-    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
-    let mut k = 0usize;
-    for i in 0..ok.len() {
-        for j in i + 1..ok.len() {
-            let same = ok[i].0 == ok[j].0;
-            k += 1;
-            if same {
-                genuine.push(ok[i].1.cosine(ok[j].1));
-            } else if k.is_multiple_of(stride) {
-                impostor.push(ok[i].1.cosine(ok[j].1));
-            }
-        }
-    }
+    let (genuine, impostor) = super::calibrate::all_pairs(&ok);
     let source = format!("{} (identity = folder), {} images", root.display(), ok.len());
     Calibration::fit(&genuine, &impostor, &engine.embedding_id, &source)
 }

@@ -1,0 +1,213 @@
+//! `facegate eval identify`: 1:N at a door. A one-shot gallery embedded as at enrolment,
+//! probes as at the door, strangers among them; FRVT 1:N figures and the FPIR the kiosk's
+//! default configuration achieves on this gallery.
+
+use crate::batch;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use facegate_engine::{calibration, Embedding, Engine, FacePolicy, QualityGate};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// FPIR targets `fnir_at_fpir` reports.
+pub const FPIR_TARGETS: [f64; 2] = [1e-1, 1e-2];
+
+#[derive(Debug, Args)]
+pub struct EvalIdentifyArgs {
+    /// Folder the lists' image paths are relative to.
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Enrolment photos: `identity<TAB>relative/path` lines (one-shot: one per identity).
+    #[arg(long)]
+    pub gallery: PathBuf,
+    /// Door photos, same format; an identity with no gallery entry is a stranger.
+    #[arg(long)]
+    pub probes: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IdentifyReport {
+    pub model: String,
+    /// Identities enrolled (their photo passed the enrolment gate).
+    pub gallery: usize,
+    /// Gallery photos refused at enrolment (their identities' probes are left out).
+    pub gallery_refused: usize,
+    pub probes: usize,
+    pub strangers: usize,
+    /// Probes with no usable face (an enrolled one counts as a miss, a stranger as no match).
+    pub no_face: usize,
+    /// Share of enrolled probes whose best match is the right identity (any score).
+    pub rank1: f64,
+    /// FNIR at the threshold where the measured FPIR first meets each target.
+    pub fnir_at_fpir: BTreeMap<String, f64>,
+    /// The kiosk's default identify setting and its per-comparison threshold for this gallery.
+    pub fpir_target: f64,
+    pub threshold_default: f32,
+    /// Share of stranger probes (with a face) matched to someone at that threshold.
+    pub fpir_default: f64,
+    /// Share of enrolled probes not matched to themselves at that threshold.
+    pub fnir_default: f64,
+    /// False when the target needs a per-comparison rate beyond what the calibration vouches for.
+    pub vouched: bool,
+    pub ms_per_probe: f64,
+}
+
+/// `identity<TAB>path` lines (`#` comments and blank lines skipped).
+pub fn load_list(path: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((who, file)) = line.split_once('\t') else {
+            bail!("{}:{}: expected identity<TAB>relative/path", path.display(), i + 1);
+        };
+        out.push((who.trim().to_owned(), PathBuf::from(file.trim())));
+    }
+    if out.is_empty() {
+        bail!("{} lists no images", path.display());
+    }
+    Ok(out)
+}
+
+/// One probe's best match (identity index into the gallery) and score.
+struct Best {
+    identity: usize,
+    score: f32,
+}
+
+pub fn run(engine: &Engine, args: &EvalIdentifyArgs) -> Result<IdentifyReport> {
+    let calibration = engine.calibration.as_ref().context("no calibration table for this model")?;
+    let gallery_list = load_list(&args.gallery)?;
+    let probe_list = load_list(&args.probes)?;
+    let threads = super::threads(args.threads);
+    // Enrolment: the strict gate, the template embedded with its mirror image.
+    let paths: Vec<PathBuf> = gallery_list.iter().map(|(_, p)| p.clone()).collect();
+    let enrolled = batch::run_files(engine, &args.root, &paths, threads, None, "enrolling", |img| {
+        let face = engine.process(img, FacePolicy::Subject, &QualityGate::ENROL)?;
+        engine.embed_with_mirror(&face.observation, &face.embedding)
+    });
+    let mut names: Vec<&str> = Vec::new();
+    let mut templates: Vec<Embedding> = Vec::new();
+    let mut listed: Vec<&str> = Vec::new();
+    for ((who, _), done) in gallery_list.iter().zip(enrolled) {
+        listed.push(who);
+        if let Ok(e) = done.result {
+            names.push(who);
+            templates.push(e);
+        }
+    }
+    if templates.is_empty() {
+        bail!("no gallery photo passed enrolment");
+    }
+    // At the door: the door's gate, one pass, a second look when too close to call.
+    let paths: Vec<PathBuf> = probe_list.iter().map(|(_, p)| p.clone()).collect();
+    let best_of = |probe: &Embedding| {
+        let mut best = Best { identity: 0, score: f32::MIN };
+        for (i, t) in templates.iter().enumerate() {
+            let s = probe.cosine(t);
+            if s > best.score {
+                best = Best { identity: i, score: s };
+            }
+        }
+        best
+    };
+    let started = Instant::now();
+    let probed = batch::run_files(engine, &args.root, &paths, threads, None, "probing", |img| {
+        let face = engine.process(img, FacePolicy::Subject, &QualityGate::VERIFY)?;
+        let best = best_of(&face.embedding);
+        if engine.needs_second_look(best.score) {
+            return Ok(best_of(&engine.embed_with_mirror(&face.observation, &face.embedding)?));
+        }
+        Ok(best)
+    });
+    let ms_per_probe = started.elapsed().as_secs_f64() * 1e3 * threads as f64 / paths.len().max(1) as f64;
+    // (best score, right identity?) for enrolled probes; best score for strangers.
+    let (mut mates, mut strangers) = (Vec::new(), Vec::new());
+    let (mut no_face, mut considered) = (0, 0);
+    for ((who, _), done) in probe_list.iter().zip(&probed) {
+        let is_enrolled = names.contains(&who.as_str());
+        if listed.contains(&who.as_str()) && !is_enrolled {
+            continue;
+        }
+        considered += 1;
+        match (&done.result, is_enrolled) {
+            (Ok(b), true) => mates.push(Some((b.score, names[b.identity] == who))),
+            (Ok(b), false) => strangers.push(b.score),
+            (Err(_), true) => {
+                no_face += 1;
+                mates.push(None);
+            }
+            (Err(_), false) => no_face += 1,
+        }
+    }
+    if mates.is_empty() || strangers.is_empty() {
+        bail!("need probes of enrolled identities and of strangers ({} and {})", mates.len(), strangers.len());
+    }
+    let fnir =
+        |t: f32| mates.iter().filter(|m| !matches!(m, Some((s, true)) if *s >= t)).count() as f64 / mates.len() as f64;
+    let fpir = |t: f32| strangers.iter().filter(|&&s| s >= t).count() as f64 / strangers.len() as f64;
+    let mut sorted = strangers.clone();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let fnir_at_fpir = FPIR_TARGETS
+        .iter()
+        .map(|&target| {
+            // The lowest threshold above the strangers' scores that leaves at most `target` of them.
+            let allowed = (target * sorted.len() as f64).floor() as usize;
+            let t = sorted.get(allowed).map_or(f32::MIN, |s| s.next_up());
+            (format!("{target:.0e}"), fnir(t))
+        })
+        .collect();
+    let fpir_target = f64::from(facegate_proto::DEFAULT_FPIR);
+    let far = calibration::per_comparison_far(fpir_target, templates.len());
+    let threshold_default = calibration.threshold_for_far(far);
+    Ok(IdentifyReport {
+        model: engine.embedding_id.clone(),
+        gallery: templates.len(),
+        gallery_refused: listed.len() - templates.len(),
+        probes: considered,
+        strangers: strangers.len(),
+        no_face,
+        rank1: mates.iter().filter(|m| matches!(m, Some((_, true)))).count() as f64 / mates.len() as f64,
+        fnir_at_fpir,
+        fpir_target,
+        threshold_default,
+        fpir_default: fpir(threshold_default),
+        fnir_default: fnir(threshold_default),
+        vouched: far >= calibration.floor(),
+        ms_per_probe,
+    })
+}
+
+pub fn print(report: &IdentifyReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+        return Ok(());
+    }
+    println!("model              {}", report.model);
+    println!("gallery            {} enrolled ({} refused at enrolment)", report.gallery, report.gallery_refused);
+    println!("probes             {} ({} strangers, {} no face)", report.probes, report.strangers, report.no_face);
+    println!("rank-1             {:.2}%", report.rank1 * 100.0);
+    for (fpir, fnir) in &report.fnir_at_fpir {
+        println!("FNIR @ FPIR {fpir}   {:.2}%", fnir * 100.0);
+    }
+    println!(
+        "kiosk default      FPIR target {:.0e}: threshold {:.4}, FPIR {:.2}%, FNIR {:.2}%{}",
+        report.fpir_target,
+        report.threshold_default,
+        report.fpir_default * 100.0,
+        report.fnir_default * 100.0,
+        if report.vouched { "" } else { " (beyond what the calibration vouches for)" }
+    );
+    println!("ms per probe       {:.1}", report.ms_per_probe);
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! `facegate eval ...`: the engine measured on labelled photos.
+//!
+//! [`pairs`]: 1:1 verification on a pair list; [`faces`]: how many faces are found and usable;
+//! [`identify`]: 1:N at a door with strangers ([`split`] writes such a protocol from a folder);
+//! [`calibrate`]: the score calibration the device turns a FAR target into a threshold with.
+
+pub mod calibrate;
+pub mod faces;
+pub mod identify;
+pub mod pairs;
+pub mod split;
+
+use std::path::{Path, PathBuf};
+
+/// Worker threads: the flag, else every core.
+pub fn threads(flag: Option<usize>) -> usize {
+    flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Every photo under `root` as `<person>/<photo>` paths relative to it.
+pub fn photos(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for (_, photos) in facegate_engine::dataset::people(root, 1)? {
+        out.extend(photos.into_iter().filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf)));
+    }
+    Ok(out)
+}
