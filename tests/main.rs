@@ -8,6 +8,7 @@ mod bad_images;
 mod conformance;
 mod crash_e2e;
 mod fault_e2e;
+mod field_accuracy;
 mod hardening_e2e;
 mod kiosk_e2e;
 mod kiosk_loop;

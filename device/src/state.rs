@@ -494,6 +494,52 @@ mod tests {
         }
     }
 
+    /// A calibration with impostor scores spread evenly over [-0.2, 0.5).
+    fn even_calibration() -> Calibration {
+        let impostor: Vec<f32> = (0..700_000).map(|i| -0.2 + i as f32 * 1e-6).collect();
+        Calibration::fit(&[0.8; 100], &impostor, MODEL, "even")
+    }
+
+    #[test]
+    fn an_fpir_target_tightens_the_threshold_as_the_gallery_grows() {
+        let cal = even_calibration();
+        let settings = Settings { threshold: Threshold::FpirTarget(1e-2), ..Settings::default() };
+        let one = settings.effective_threshold(Some(&cal), 1).expect("calibrated");
+        let many = settings.effective_threshold(Some(&cal), 100).expect("calibrated");
+        assert!(many.cosine > one.cosine, "{one:?} {many:?}");
+        let far = many.far.expect("a rate");
+        assert!((far - calibration::per_comparison_far(f64::from(1e-2f32), 100)).abs() < 1e-15);
+        assert!(many.vouched && (many.fpir().expect("a rate") - 1e-2).abs() < 1e-9);
+        // So many templates that the rate needed is below the calibration's floor: the device
+        // uses the floor and says what it can promise instead.
+        let huge = settings.effective_threshold(Some(&cal), 10_000_000).expect("calibrated");
+        assert!(!huge.vouched);
+        assert_eq!(huge.far, Some(cal.floor()));
+        assert!(huge.fpir().expect("a rate") > 1e-2);
+        // A per-comparison FAR ignores the gallery size.
+        let far = Settings { threshold: Threshold::FarTarget(1e-3), ..Settings::default() };
+        let a = far.effective_threshold(Some(&cal), 1).expect("calibrated");
+        assert_eq!(
+            a,
+            EffectiveThreshold { templates: 1, ..far.effective_threshold(Some(&cal), 500).expect("calibrated") }
+        );
+    }
+
+    #[test]
+    fn each_mode_takes_its_own_rate() {
+        let cal = even_calibration();
+        let far = Settings { threshold: Threshold::FarTarget(1e-3), ..Settings::default() };
+        let fpir = Settings { threshold: Threshold::FpirTarget(1e-2), ..Settings::default() };
+        let cosine = Settings { threshold: Threshold::Cosine(0.4), ..Settings::default() };
+        assert!(fpir.check(true, Some(&cal)).is_ok() && far.check(false, Some(&cal)).is_ok());
+        assert!(cosine.check(true, None).is_ok() && cosine.check(false, None).is_ok());
+        let wrong = far.check(true, Some(&cal)).expect_err("far in identify mode");
+        assert!(wrong.to_string().contains("set fpir"), "{wrong}");
+        let wrong = fpir.check(false, Some(&cal)).expect_err("fpir in verify mode");
+        assert!(wrong.to_string().contains("set far"), "{wrong}");
+        assert!(matches!(fpir.check(true, None), Err(CoreError::NoCalibration)));
+    }
+
     #[test]
     fn overflowing_and_underflowing_scales_are_not_admitted() {
         for scale in [3.4e38f32, 1e-30, f32::INFINITY, f32::NAN, 0.0, -1.0] {

@@ -24,6 +24,9 @@ pub struct QualityMetrics {
     pub yaw_deg: f32,
     /// In-plane tilt of the eye line in degrees.
     pub roll_deg: f32,
+    /// (left - right) / (left + right) of the mean grey of the crop's two halves: 0 for a face
+    /// lit from the front, near +-1 for one lit from the side (half in shadow).
+    pub light_balance: f32,
 }
 
 /// One reason a face fails a gate.
@@ -37,6 +40,7 @@ pub enum QualityIssue {
     LowContrast { contrast: f32, min: f32 },
     Profile { yaw_deg: f32, max: f32 },
     Tilted { roll_deg: f32, max: f32 },
+    UnevenLight { balance: f32, max: f32 },
 }
 
 impl fmt::Display for QualityIssue {
@@ -56,6 +60,9 @@ impl fmt::Display for QualityIssue {
                 write!(f, "head turned (yaw {yaw_deg:.0} deg, max {max:.0}): face the camera")
             }
             QualityIssue::Tilted { roll_deg, max } => write!(f, "head tilted ({roll_deg:.0} deg, max {max:.0})"),
+            QualityIssue::UnevenLight { balance, max } => {
+                write!(f, "lit from one side (balance {balance:.2}, max {max:.2}): light the face from the front")
+            }
         }
     }
 }
@@ -71,6 +78,9 @@ pub struct QualityGate {
     pub min_contrast: f32,
     pub max_yaw_deg: f32,
     pub max_roll_deg: f32,
+    /// Largest |light_balance| accepted. Faces half in shadow look alike across people, so they
+    /// would break the calibration's FAR promise (docs/ACCURACY.md).
+    pub max_light_imbalance: f32,
 }
 
 impl QualityGate {
@@ -84,6 +94,7 @@ impl QualityGate {
         min_contrast: 20.0,
         max_yaw_deg: 30.0,
         max_roll_deg: 25.0,
+        max_light_imbalance: 0.3,
     };
     /// For live frames at the door.
     pub const VERIFY: QualityGate = QualityGate {
@@ -95,6 +106,7 @@ impl QualityGate {
         min_contrast: 10.0,
         max_yaw_deg: 50.0,
         max_roll_deg: 40.0,
+        max_light_imbalance: 0.4,
     };
     /// Accepts anything (evaluation runs score every detected face).
     pub const NONE: QualityGate = QualityGate {
@@ -106,6 +118,7 @@ impl QualityGate {
         min_contrast: 0.0,
         max_yaw_deg: 180.0,
         max_roll_deg: 180.0,
+        max_light_imbalance: 1.0,
     };
 
     /// Every issue, most actionable first (size before blur: a small face also looks blurred).
@@ -132,6 +145,9 @@ impl QualityGate {
         if m.roll_deg.abs() > self.max_roll_deg {
             issues.push(QualityIssue::Tilted { roll_deg: m.roll_deg, max: self.max_roll_deg });
         }
+        if m.light_balance.abs() > self.max_light_imbalance {
+            issues.push(QualityIssue::UnevenLight { balance: m.light_balance, max: self.max_light_imbalance });
+        }
         if m.sharpness < self.min_sharpness {
             issues.push(QualityIssue::Blurred { sharpness: m.sharpness, min: self.min_sharpness });
         }
@@ -143,6 +159,7 @@ impl QualityGate {
 pub fn measure(face: &FaceBox, five: &FivePoints, aligned: &RgbImage) -> QualityMetrics {
     let (brightness, contrast, sharpness) = crop_stats(aligned);
     QualityMetrics {
+        light_balance: light_balance(aligned),
         face_px: face.width().min(face.height()),
         detector_score: face.score,
         sharpness,
@@ -151,6 +168,27 @@ pub fn measure(face: &FaceBox, five: &FivePoints, aligned: &RgbImage) -> Quality
         yaw_deg: yaw_deg(five),
         roll_deg: roll_deg(five),
     }
+}
+
+/// How much brighter the crop's left half is than its right, over the face's centre rows.
+pub fn light_balance(aligned: &RgbImage) -> f32 {
+    let (w, h) = aligned.dimensions();
+    let (mut left, mut right) = (0.0f64, 0.0f64);
+    for y in h / 4..h - h / 8 {
+        for x in w / 8..w - w / 8 {
+            let p = aligned.get_pixel(x, y).0;
+            let g = 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64;
+            if x < w / 2 {
+                left += g;
+            } else {
+                right += g;
+            }
+        }
+    }
+    if left + right <= 0.0 {
+        return 0.0;
+    }
+    ((left - right) / (left + right)) as f32
 }
 
 /// Eye-line angle in degrees.

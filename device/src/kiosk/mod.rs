@@ -93,6 +93,7 @@ fn guidance(issue: &QualityIssue) -> &'static str {
         QualityIssue::Blurred { .. } => "Hold still",
         QualityIssue::Profile { .. } | QualityIssue::WeakDetection { .. } => "Face the camera",
         QualityIssue::Tilted { .. } => "Head straight",
+        QualityIssue::UnevenLight { .. } => "Light from one side",
     }
 }
 

@@ -8,7 +8,7 @@ use facegate_engine::embed::Embedder;
 use facegate_engine::kernels::Kernels;
 use facegate_engine::matcher::{Gallery, TemplateRef};
 use facegate_engine::model::Net;
-use facegate_engine::{align, image_io, landmarks, Embedding, Engine, EngineConfig};
+use facegate_engine::{align, image_io, landmarks, Embedding, Engine, EngineConfig, Search};
 use rand::SeedableRng;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -167,6 +167,8 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
     }
     drop(g100k);
 
+    let search = search_cost(config, &images, args.runs)?;
+
     let mut own = own;
     let (pipeline, pipeline_p95) = stats(&mut own.pipeline);
     let tract_pipeline = stats(&mut tract_only.pipeline).0;
@@ -196,6 +198,7 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
         "rss_mb": peak_rss_mb(),
         "dlib_face_recognition_ms": 125.0,
         "speedup_vs_dlib": 125.0 / pipeline,
+        "search": search,
     });
     if !args.no_ort {
         let ort = ort_reference(config, args, &lfw, &list_path, &engine)?;
@@ -205,6 +208,28 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
         out["ort"] = ort;
     }
     Ok(out)
+}
+
+/// What the door camera's fallback passes cost per frame against the plain pass alone, in the
+/// same run: on frames with a face (the common case: no fallback runs), on an empty frame and
+/// on an empty dark frame (where they do).
+fn search_cost(config: &EngineConfig, faces: &[image::RgbImage], runs: usize) -> Result<Value> {
+    let plain = Engine::load(&EngineConfig { search: Search::Plain, ..config.clone() })?;
+    let frame = Engine::load(&EngineConfig { search: Search::Frame, ..config.clone() })?;
+    let empty = [image::RgbImage::from_pixel(640, 480, image::Rgb([150, 140, 130]))];
+    let dark = [image::RgbImage::from_pixel(640, 480, image::Rgb([20, 18, 16]))];
+    let mut out = Map::new();
+    for (name, set) in [("face", faces), ("empty", &empty[..]), ("dark_empty", &dark[..])] {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for k in 0..runs.max(2) {
+            let img = &set[k % set.len()];
+            time(&mut a, || plain.detect(img))?;
+            time(&mut b, || frame.detect(img))?;
+        }
+        let (pa, fb) = (stats(&mut a).0, stats(&mut b).0);
+        out.insert(name.into(), json!({"plain_ms": pa, "door_ms": fb, "ratio": fb / pa}));
+    }
+    Ok(Value::Object(out))
 }
 
 /// Per-stage samples of the whole per-face pipeline over `runs` images (cycled), and the
@@ -343,4 +368,11 @@ pub fn print(v: &Value, json: bool) {
     println!("  vs dlib face_recognition (125 ms): {}x faster", f("speedup_vs_dlib"));
     println!("  identify 1:10k {} ms, 1:100k {} ms", f("match_10k_ms"), f("identify_100k_ms"));
     println!("  peak RSS {} MB", f("rss_mb"));
+    let s = &v["search"];
+    println!(
+        "  door detection against the plain pass: face {}x, empty frame {}x, dark empty frame {}x",
+        num(&s["face"]["ratio"]),
+        num(&s["empty"]["ratio"]),
+        num(&s["dark_empty"]["ratio"])
+    );
 }
