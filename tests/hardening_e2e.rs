@@ -123,7 +123,13 @@ fn a_new_pairing_revokes_the_old_hosts_sessions_and_says_so() {
 
     let audit = run_ok(facegate(&other).args(["audit", "--device", &addr_s, "--json"]));
     assert!(audit.contains("replacing the previous host's key"), "{audit}");
-    let shown = file_names(&screens);
+    // The kiosk loop shows it on its next frame; a loaded machine may take a while to get there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut shown = file_names(&screens);
+    while !shown.iter().any(|s| s.contains("new-host")) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        shown = file_names(&screens);
+    }
     assert!(shown.iter().any(|s| s.contains("new-host")), "{shown:?}");
 }
 

@@ -149,9 +149,11 @@ fn second_look_mirrors_left_right_and_only_near_the_threshold() {
     assert!(mirrored.cosine(&other_way) > 0.99999, "order changed the sum: {}", mirrored.cosine(&other_way));
 
     let c = engine.calibration.as_ref().expect("the shipped variant has a calibration");
-    let even_odds = (-c.logistic_b / c.logistic_a) as f32;
-    assert!(engine.needs_second_look(even_odds) && engine.needs_second_look(c.threshold_for_far(1e-3)));
+    // Every threshold a door is set to lies in the band; clear scores do not.
+    for far in [1e-2, 1e-3, 1e-4, 1e-5] {
+        assert!(engine.needs_second_look(c.threshold_for_far(far)), "FAR {far}");
+    }
     assert!(!engine.needs_second_look(0.0) && !engine.needs_second_look(0.8) && !engine.needs_second_look(-1.0));
     let always = Engine::load(&EngineConfig { flip: true, ..EngineConfig::default() }).expect("engine");
-    assert!(!always.needs_second_look(even_odds), "flip embeds every face mirrored already");
+    assert!(!always.needs_second_look(c.threshold_for_far(1e-3)), "flip embeds every face mirrored already");
 }

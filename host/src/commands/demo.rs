@@ -185,7 +185,7 @@ pub fn run(engine: &Engine, args: &DemoArgs) -> Result<DemoSummary> {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("facegate-device"),
     };
-    let mut candidates = people(&faces, 2).with_context(|| format!("reading {}", faces.display()))?;
+    let candidates = people(&faces, 2).with_context(|| format!("reading {}", faces.display()))?;
     if candidates.len() < args.people + args.strangers {
         bail!(
             "{} has {} people with two or more photos; the demo needs {} (--people + --strangers)",
@@ -194,11 +194,13 @@ pub fn run(engine: &Engine, args: &DemoArgs) -> Result<DemoSummary> {
             args.people + args.strangers
         );
     }
-    // Spread the picks over the alphabet so the demo is not all "A" names.
+    // Spread the picks over the alphabet so the demo is not all "A" names; each enrolment slot
+    // may fall back on the next few people when its first pick has no photo the gate accepts.
     let step = candidates.len() / (args.people + args.strangers);
-    let picked: Vec<(String, Vec<PathBuf>)> =
-        (0..args.people + args.strangers).map(|i| std::mem::take(&mut candidates[i * step])).collect();
-    let (to_enrol, strangers) = picked.split_at(args.people);
+    let strangers: Vec<(String, Vec<PathBuf>)> =
+        (args.people..args.people + args.strangers).map(|i| candidates[i * step].clone()).collect();
+    let slots: Vec<&[(String, Vec<PathBuf>)]> =
+        (0..args.people).map(|i| &candidates[i * step..(i * step + step.min(4)).max(i * step + 1)]).collect();
 
     let (device, addr) = start_device(&bin, &work)?;
     let mut registry = Registry::open(&work.join("registry.sqlite3"))?;
@@ -209,33 +211,37 @@ pub fn run(engine: &Engine, args: &DemoArgs) -> Result<DemoSummary> {
     // Visit photos are ones the verification gate accepts: a real visitor faces the camera
     // until the screen says yes or no; a photo cannot.
     let usable = |p: &PathBuf| engine.process_file(p, FacePolicy::Subject, &QualityGate::VERIFY).is_ok();
-    for (name, photos) in to_enrol {
-        // One photo is enough: the first that passes the enrolment gate.
-        let Some((i, result)) = photos
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i, engine.process_file(p, FacePolicy::Single, &QualityGate::ENROL)))
-            .find(|(_, r)| r.is_ok())
-        else {
-            say(args, &format!("skipping {name}: no photo passes the enrolment gate"));
-            continue;
-        };
-        let Some(visit) = photos.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p).find(|p| usable(p)) else {
-            say(args, &format!("skipping {name}: no second usable photo to show the door"));
-            continue;
-        };
-        let report = enroll::enroll_results(
-            &mut registry,
-            engine,
-            name,
-            vec![(photos[i].display().to_string(), result)],
-            false,
-        )?;
-        say(args, &format!("enrolled {name} from {}", report.accepted[0].source));
-        enrolled.push(name.clone());
-        visits.push((visit.clone(), Some(name.clone())));
+    for slot in &slots {
+        for (name, photos) in slot.iter() {
+            // One photo is enough: the first that passes the enrolment gate.
+            let Some((i, result)) = photos
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i, engine.process_file(p, FacePolicy::Single, &QualityGate::ENROL)))
+                .find(|(_, r)| r.is_ok())
+            else {
+                say(args, &format!("skipping {name}: no photo passes the enrolment gate"));
+                continue;
+            };
+            let Some(visit) = photos.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p).find(|p| usable(p))
+            else {
+                say(args, &format!("skipping {name}: no second usable photo to show the door"));
+                continue;
+            };
+            let report = enroll::enroll_results(
+                &mut registry,
+                engine,
+                name,
+                vec![(photos[i].display().to_string(), result)],
+                false,
+            )?;
+            say(args, &format!("enrolled {name} from {}", report.accepted[0].source));
+            enrolled.push(name.clone());
+            visits.push((visit.clone(), Some(name.clone())));
+            break;
+        }
     }
-    for (_, photos) in strangers {
+    for (_, photos) in &strangers {
         if let Some(p) = photos.iter().find(|p| usable(p)) {
             visits.push((p.clone(), None));
         }
