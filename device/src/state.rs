@@ -123,9 +123,8 @@ impl Settings {
             Threshold::FarTarget(far) => f64::from(far),
             Threshold::FpirTarget(fpir) => calibration::per_comparison_far(f64::from(fpir), templates),
         };
-        let c = calibration.ok_or(CoreError::NoCalibration)?;
-        let vouched = far >= c.floor();
-        Ok(EffectiveThreshold { cosine: c.threshold_for_far(far), far: Some(far.max(c.floor())), vouched, templates })
+        let p = calibration.ok_or(CoreError::NoCalibration)?.promise(far);
+        Ok(EffectiveThreshold { cosine: p.cosine, far: Some(p.far), vouched: p.vouched, templates })
     }
 
     /// The settings are usable for this matching mode: a per-comparison FAR belongs to verify

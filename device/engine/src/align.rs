@@ -78,11 +78,16 @@ impl Similarity {
     }
 }
 
-/// Warps the face into a `side x side` crop: destination pixel `(u, v)` takes the bilinear
-/// sample at `inverse(u, v)`; outside the frame is black. Rounded to u8.
+/// Warps the face into a `side x side` crop (see [`warp_to`]).
 pub fn warp(img: &RgbImage, to_crop: &Similarity, side: u32) -> Option<RgbImage> {
-    let inv = to_crop.inverse()?;
-    let mut out = RgbImage::new(side, side);
+    warp_to(img, to_crop, side, side)
+}
+
+/// A `w x h` image whose pixel `(u, v)` takes the bilinear sample of `img` at
+/// `to_out.inverse()(u, v)`; outside `img` is black. Rounded to u8.
+pub fn warp_to(img: &RgbImage, to_out: &Similarity, w: u32, h: u32) -> Option<RgbImage> {
+    let inv = to_out.inverse()?;
+    let mut out = RgbImage::new(w, h);
     for (u, v, px) in out.enumerate_pixels_mut() {
         let [x, y] = inv.apply([u as f32, v as f32]);
         let s = sample_rgb(img, x, y, Border::Zero);

@@ -7,10 +7,10 @@
 //! The FAR column is a promise, so it is built to hold on faces it was not fitted on: at each
 //! score it takes, over several photo sources, the highest one-sided 95% upper confidence bound
 //! on the share of impostor pairs at or above it, and multiplies by a margin chosen by leaving
-//! each source out in turn (`facegate eval calibrate`, docs/ACCURACY.md).
+//! each source out in turn (`facegate eval calibrate`, docs/FIELD.md).
 
 use super::error::{EngineError, Result};
-use super::metrics::{rate_at_or_above, sorted};
+use super::metrics::{count_at_or_above, rate_at_or_above, sorted};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -77,6 +77,15 @@ pub struct Calibration {
     pub frr: Vec<f64>,
 }
 
+/// A threshold and the per-comparison FAR it stands for ([`Calibration::promise`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Promise {
+    pub cosine: f32,
+    pub far: f64,
+    /// False when the rate asked for is below [`Calibration::floor`].
+    pub vouched: bool,
+}
+
 fn one() -> f64 {
     1.0
 }
@@ -94,7 +103,7 @@ pub fn upper_bound(k: usize, n: usize) -> f64 {
         let k1 = k as f64 + 1.0;
         k1 + z * k1.sqrt()
     } else {
-        // P(Poisson(l) <= k), summed in log space; decreasing in l, so bisect for alpha.
+        // P(Poisson(l) <= k), summed term by term; decreasing in l, so bisect for alpha.
         let cdf = |l: f64| {
             let mut term = (-l).exp();
             let mut sum = term;
@@ -150,14 +159,13 @@ impl Calibration {
             sources.iter().map(|s| (sorted(&s.genuine), sorted(&s.impostor))).collect();
         let scores = grid();
         let pooled_n: usize = sets.iter().map(|(_, im)| im.len()).sum();
-        let above = |im: &[f32], t: f32| im.len() - im.partition_point(|&x| x < t);
         let far = scores
             .iter()
             .map(|&t| {
                 let mut worst = 0.0f64;
                 let mut pooled_k = 0;
                 for (_, im) in &sets {
-                    let k = above(im, t);
+                    let k = count_at_or_above(im, t);
                     pooled_k += k;
                     if k > 0 {
                         worst = worst.max(upper_bound(k, im.len()));
@@ -210,6 +218,13 @@ impl Calibration {
     /// every decision threshold a door is set to, with room on both sides.
     fn band(&self) -> [f32; 2] {
         [self.threshold_for_far(1e-2) - BAND_BELOW, self.threshold_for_far(1e-5) + BAND_ABOVE]
+    }
+
+    /// The threshold for a per-comparison `far`, and whether the table vouches for that rate
+    /// (when it does not, the threshold and rate are those of its floor).
+    pub fn promise(&self, far: f64) -> Promise {
+        let floor = self.floor();
+        Promise { cosine: self.threshold_for_far(far), far: far.max(floor), vouched: far >= floor }
     }
 
     /// The smallest FAR this table vouches for: below it no source has data.

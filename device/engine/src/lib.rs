@@ -165,7 +165,8 @@ impl Engine {
             for region in search::tiles(w, h) {
                 faces.extend(self.detector.detect_region(img, region)?);
             }
-            faces = search::merge(faces, self.detector.config.nms_iou);
+            // The same face seen by the plain pass and a tile keeps one (score-weighted) box.
+            faces = detect::nms(faces, self.detector.config.nms_iou);
         }
         if faces.is_empty() {
             faces = self.detect_padded(img)?;

@@ -1,13 +1,17 @@
 //! Verification statistics over genuine (same person) and impostor scores: ROC, AUC, EER,
 //! TAR at a FAR, and k-fold accuracy with the threshold chosen on the other folds.
 
+/// How many of `scores` are at or above `t`.
+pub fn count_at_or_above(sorted_asc: &[f32], t: f32) -> usize {
+    sorted_asc.len() - sorted_asc.partition_point(|&s| s < t)
+}
+
 /// Fraction of `scores` at or above `t`.
 pub fn rate_at_or_above(sorted_asc: &[f32], t: f32) -> f64 {
     if sorted_asc.is_empty() {
         return 0.0;
     }
-    let below = sorted_asc.partition_point(|&s| s < t);
-    (sorted_asc.len() - below) as f64 / sorted_asc.len() as f64
+    count_at_or_above(sorted_asc, t) as f64 / sorted_asc.len() as f64
 }
 
 /// The finite scores of `v`, ascending.

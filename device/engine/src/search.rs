@@ -7,7 +7,8 @@
 //! head lying on its side. Each fallback runs only when the passes before it found nothing (or,
 //! for tiles, only tiny faces), so the common frame costs exactly one pass.
 
-use super::detect::{nms, FaceBox, INPUT_H, INPUT_W};
+use super::align::{warp_to, Similarity};
+use super::detect::{FaceBox, INPUT_H, INPUT_W};
 use image::{Rgb, RgbImage};
 
 /// How hard to look.
@@ -93,11 +94,6 @@ pub fn only_tiny(faces: &[FaceBox], w: u32, h: u32) -> bool {
     faces.iter().all(|f| f.width() / scale < TINY_AT_INPUT_PX)
 }
 
-/// Merges boxes from several passes: the same face seen twice keeps one (score-weighted) box.
-pub fn merge(boxes: Vec<FaceBox>, iou: f32) -> Vec<FaceBox> {
-    nms(boxes, iou)
-}
-
 /// Mean grey level (BT.601), 0..255.
 pub fn mean_grey(img: &RgbImage) -> f32 {
     let n = (img.width() as u64 * img.height() as u64).max(1) as f32;
@@ -143,16 +139,11 @@ pub fn rotated(img: &RgbImage, deg: f32) -> RgbImage {
     // The small allowance keeps float noise in sin/cos from adding a column.
     let side = |len: f32| (len - 1e-3).ceil().max(1.0);
     let (cw, ch) = (side(w * c.abs() + h * s.abs()), side(w * s.abs() + h * c.abs()));
-    // Canvas pixel (u, v) samples the picture at the inverse rotation about both centres
-    // (pixel centres at integers); counter-clockwise on screen (y down).
-    let mut out = RgbImage::new(cw as u32, ch as u32);
-    for (u, v, px) in out.enumerate_pixels_mut() {
-        let (dx, dy) = (u as f32 - (cw - 1.0) / 2.0, v as f32 - (ch - 1.0) / 2.0);
-        let (x, y) = (c * dx - s * dy + (w - 1.0) / 2.0, s * dx + c * dy + (h - 1.0) / 2.0);
-        let sample = super::resample::sample_rgb(img, x, y, super::resample::Border::Zero);
-        px.0 = sample.map(|k| (k + 0.5) as u8);
-    }
-    out
+    // Counter-clockwise on screen (y down) about both centres (pixel centres at integers).
+    let (sx, sy, dx, dy) = ((w - 1.0) / 2.0, (h - 1.0) / 2.0, (cw - 1.0) / 2.0, (ch - 1.0) / 2.0);
+    let (a, b) = (c, -s);
+    let turn = Similarity { a, b, tx: dx - (a * sx - b * sy), ty: dy - (b * sx + a * sy) };
+    warp_to(img, &turn, cw as u32, ch as u32).unwrap_or_else(|| img.clone())
 }
 
 fn mean_colour(img: &RgbImage) -> [u8; 3] {

@@ -204,7 +204,7 @@ fn holdout(cal: &Calibration, held: &SourceScores) -> Vec<Holdout> {
         .iter()
         .map(|&target| {
             let t = cal.threshold_for_far(target);
-            let k = im.len() - im.partition_point(|&x| x < t);
+            let k = metrics::count_at_or_above(&im, t);
             let enough = im.len() as f64 * target >= MIN_EXPECTED_ACCEPTS;
             Holdout {
                 left_out: held.name.clone(),
@@ -225,14 +225,7 @@ fn source_scores(
     max_images: Option<usize>,
     threads: usize,
 ) -> Result<(SourceScores, SourceReport)> {
-    let people =
-        facegate_engine::dataset::people(&spec.root, 1).with_context(|| format!("listing {}", spec.root.display()))?;
-    let total: usize = people.iter().map(|(_, p)| p.len()).sum();
-    let keep_every = max_images.map_or(1, |m| total.div_ceil(m.max(1)).max(1));
-    let mut paths = Vec::new();
-    for (_, photos) in people.iter().step_by(keep_every) {
-        paths.extend(photos.iter().filter_map(|p| p.strip_prefix(&spec.root).ok().map(Path::to_path_buf)));
-    }
+    let paths = super::photos(&spec.root, max_images).with_context(|| format!("listing {}", spec.root.display()))?;
     if paths.is_empty() {
         bail!("{} holds no <person>/<photo> images", spec.root.display());
     }

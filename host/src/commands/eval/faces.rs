@@ -43,7 +43,7 @@ pub struct FacesReport {
 }
 
 pub fn run(engine: &Engine, args: &EvalFacesArgs) -> Result<FacesReport> {
-    let images = super::photos(&args.root).with_context(|| format!("listing {}", args.root.display()))?;
+    let images = super::photos(&args.root, None).with_context(|| format!("listing {}", args.root.display()))?;
     if images.is_empty() {
         bail!("{} holds no <person>/<photo> images", args.root.display());
     }

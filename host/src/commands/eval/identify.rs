@@ -5,7 +5,8 @@
 use crate::batch;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use facegate_engine::{calibration, Embedding, Engine, FacePolicy, QualityGate};
+use facegate_engine::calibration::per_comparison_far;
+use facegate_engine::{Embedding, Engine, FacePolicy, QualityGate};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -168,8 +169,8 @@ pub fn run(engine: &Engine, args: &EvalIdentifyArgs) -> Result<IdentifyReport> {
         })
         .collect();
     let fpir_target = f64::from(facegate_proto::DEFAULT_FPIR);
-    let far = calibration::per_comparison_far(fpir_target, templates.len());
-    let threshold_default = calibration.threshold_for_far(far);
+    let default = calibration.promise(per_comparison_far(fpir_target, templates.len()));
+    let threshold_default = default.cosine;
     Ok(IdentifyReport {
         model: engine.embedding_id.clone(),
         gallery: templates.len(),
@@ -183,7 +184,7 @@ pub fn run(engine: &Engine, args: &EvalIdentifyArgs) -> Result<IdentifyReport> {
         threshold_default,
         fpir_default: fpir(threshold_default),
         fnir_default: fnir(threshold_default),
-        vouched: far >= calibration.floor(),
+        vouched: default.vouched,
         ms_per_probe,
     })
 }

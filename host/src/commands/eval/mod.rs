@@ -17,10 +17,14 @@ pub fn threads(flag: Option<usize>) -> usize {
     flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// Every photo under `root` as `<person>/<photo>` paths relative to it.
-pub fn photos(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// The photos under `root` as `<person>/<photo>` paths relative to it; with `max_images`, at
+/// most about that many: whole people, taken evenly through the list.
+pub fn photos(root: &Path, max_images: Option<usize>) -> std::io::Result<Vec<PathBuf>> {
+    let people = facegate_engine::dataset::people(root, 1)?;
+    let total: usize = people.iter().map(|(_, p)| p.len()).sum();
+    let keep_every = max_images.map_or(1, |m| total.div_ceil(m.max(1)).max(1));
     let mut out = Vec::new();
-    for (_, photos) in facegate_engine::dataset::people(root, 1)? {
+    for (_, photos) in people.into_iter().step_by(keep_every) {
         out.extend(photos.into_iter().filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf)));
     }
     Ok(out)
