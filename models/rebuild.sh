@@ -8,6 +8,8 @@
 #   --python-crops   make the crops with the Python reference aligner (no Rust toolchain needed).
 #   --lfw DIR        LFW deep-funneled root (default $FACEGATE_LFW, else $FACEGATE_DATA/lfw, where
 #                    FACEGATE_DATA defaults to ../shared/faces beside the checkout).
+#   --anti-spoofing DIR  folder with MiniFASNetV2.onnx and MiniFASNetV1SE.onnx (default
+#                    ../shared/models/anti_spoofing beside the checkout), copied after a sha256 check.
 # Everything temporary (venv, package, crops) lives in models/.work/ (git-ignored).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,16 +19,28 @@ VER=0.0.1
 CALIB="${FACEGATE_CALIB_DIR:-}"
 PY_CROPS=0
 LFW="${FACEGATE_LFW:-${FACEGATE_DATA:-$HERE/../../shared/faces}/lfw}"
+ANTI_SPOOFING="$HERE/../../shared/models/anti_spoofing"
 while [ $# -gt 0 ]; do
   case "$1" in
     --calib-dir) CALIB="$2"; shift 2 ;;
     --python-crops) PY_CROPS=1; shift ;;
     --lfw) LFW="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --anti-spoofing) ANTI_SPOOFING="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$WORK"
+
+# The liveness networks ship unchanged; refuse a file that is not the one documented.
+for spec in \
+  "4eed38f0bde33c9b805942a5f25e42ce1161e2bda545254be622be957727794e MiniFASNetV2.onnx liveness-minifasnet-v2.onnx" \
+  "d819a69bac6b9ade2a0f4d9b60b618e1260f7bf3ba1fddff6c5d82131cb1083f MiniFASNetV1SE.onnx liveness-minifasnet-v1se.onnx"; do
+  read -r sha src dst <<< "$spec"
+  echo "$sha  $ANTI_SPOOFING/$src" | sha256sum --check --quiet
+  cp "$ANTI_SPOOFING/$src" "$HERE/$dst"
+  chmod 644 "$HERE/$dst"
+done
 
 VENV="$WORK/venv"
 STAMP="$VENV/.requirements.sha256"

@@ -14,6 +14,7 @@ mod kiosk_e2e;
 mod kiosk_loop;
 mod lfw_accuracy;
 mod link_e2e;
+mod liveness_e2e;
 mod load_e2e;
 mod models;
 mod registry_cli;

@@ -31,7 +31,7 @@ fn own_kernels_match_tract_on_every_network() {
     let manifest = Manifest::load(&dir).expect("models/manifest.toml");
     let mut rewritten = 0;
     for entry in &manifest.models {
-        if input_shape(&entry.role).is_none() {
+        if input_shape(entry).is_none() {
             continue;
         }
         let tract = Net::from_manifest(&manifest, entry, Kernels::Tract).expect("tract plan");

@@ -9,7 +9,8 @@
 //! fpir = 1e-2                  # identify: stranger visits matched to someone; verify: far = 1e-3;
 //!                              # either mode: threshold = 0.35 (cosine)
 //! consensus = { required = 2, window = 3 }
-//! liveness = false             # MiniFASNet score; unvalidated (no attack data), so off
+//! liveness = true              # refuse a photo held up (models/liveness.toml; docs/LIVENESS.md)
+//! liveness_threshold = 0.0087  # live probability a visit must reach (default: the measured one)
 //! lockout = { max_failures = 5, window_secs = 60, cooldown_secs = 30 }
 //! action = "/usr/local/bin/open-door"
 //! store = "/var/lib/facegate"
@@ -102,6 +103,9 @@ impl DeviceConfig {
         }
         if let Some(on) = self.liveness {
             apply(Setting::Liveness(on))?;
+        }
+        if let Some(t) = self.liveness_threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+            return Err(ConfigError::Invalid(format!("liveness_threshold {t} is not a probability (0..1)")));
         }
         if let Some(l) = self.lockout {
             apply(Setting::Lockout {

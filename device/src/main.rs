@@ -113,6 +113,12 @@ struct RunArgs {
     /// Consensus as REQUIRED/WINDOW, e.g. 2/3.
     #[arg(long)]
     consensus: Option<String>,
+    /// Refuse faces that show no life (a photo held up): on or off (config key `liveness`).
+    #[arg(long, value_parser = ["on", "off"])]
+    liveness: Option<String>,
+    /// Live probability a visit must reach (default: the one models/liveness.toml measured).
+    #[arg(long)]
+    liveness_threshold: Option<f32>,
     /// Shell command run on every granted decision (FACEGATE_PERSON_ID etc. in its environment).
     #[arg(long)]
     action: Option<String>,
@@ -165,6 +171,12 @@ fn run(args: RunArgs) -> Result<()> {
         ($($f:ident),*) => { $( if args.$f.is_some() { config.$f = args.$f.clone(); } )* };
     }
     flag!(store, listen, serial, baud, display_png, models, name, action, owner, mode, max_frame_pixels);
+    if let Some(on) = &args.liveness {
+        config.liveness = Some(on == "on");
+    }
+    if args.liveness_threshold.is_some() {
+        config.liveness_threshold = args.liveness_threshold;
+    }
     if args.model.is_some() {
         config.variant = args.model.clone();
     }
@@ -248,7 +260,7 @@ fn run(args: RunArgs) -> Result<()> {
     let mut options = kiosk::default_options();
     options.mode = mode;
     options.title = core.identity.device_id.clone();
-    options.liveness_threshold = config.liveness_threshold.unwrap_or(0.5);
+    options.liveness_threshold = config.liveness_threshold;
     options.action = config
         .action
         .clone()

@@ -61,8 +61,9 @@ impl Default for Settings {
             threshold: Threshold::FpirTarget(facegate_proto::DEFAULT_FPIR),
             consensus_required: 2,
             consensus_window: 3,
-            // The shipped liveness net is unvalidated here (no presentation-attack data).
-            liveness: false,
+            // A printed photo held up is the commonest attack on a door; the check is measured
+            // against it (docs/LIVENESS.md).
+            liveness: true,
             lockout_max_failures: 5,
             lockout_window_secs: 60,
             lockout_cooldown_secs: 30,

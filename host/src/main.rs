@@ -108,6 +108,12 @@ enum EvalCommand {
         after_help = "Example:\n  facegate eval calibrate --source lfw=../shared/faces/lfw --source orl=../shared/faces/att_orl \\\n    --far-margin 2 --out models/calibration-int8.toml"
     )]
     Calibrate(commands::eval::calibrate::EvalCalibrateArgs),
+    /// Liveness against presentation attacks: APCER, BPCER, ACER, EER, per frame and per visit;
+    /// `--fit-out` chooses networks and threshold on some subjects and checks them on the others.
+    #[command(
+        after_help = "Example:\n  facegate eval liveness --root ../shared/faces/nuaa_pad_dev --json\n  facegate eval liveness --root ../shared/faces/nuaa_pad_dev --fit-out models/liveness.toml"
+    )]
+    Liveness(commands::eval::liveness::EvalLivenessArgs),
     /// Write the engine's aligned 112x112 crops of listed images as PNG (int8 calibration data).
     #[command(
         after_help = "Example:\n  facegate eval crops --root ../shared/faces/lfw --list models/.work/calib-list.txt --out models/.work/calib-rust"
@@ -215,6 +221,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     r.enrolled, r.enrolled_probes, r.strangers, r.stranger_probes
                 );
             }
+        }
+        Command::Eval(EvalCommand::Liveness(args)) => {
+            let report = commands::eval::liveness::run(&load_engine(cli)?, args)?;
+            commands::eval::liveness::print(&report, args.json)?;
         }
         Command::Eval(EvalCommand::Faces(args)) => {
             let report = commands::eval::faces::run(&load_engine(cli)?, args)?;

@@ -7,7 +7,12 @@ import tomllib
 
 PKG = {"package": "faceplugin-face-recognition-js", "version": "0.0.1", "license": "MIT"}
 FAMILY = "mobilefacenet-fp-js-0.0.1"
+# The presentation-attack networks come from elsewhere (Apache-2.0): see PROVENANCE.md.
+ANTI_SPOOFING = {"project": "minivision-ai/Silent-Face-Anti-Spoofing", "license": "Apache-2.0",
+                 "export": "yakhyo/face-anti-spoofing@c175efe weights/"}
 SRC_SHA = {
+    "MiniFASNetV2.onnx": "4eed38f0bde33c9b805942a5f25e42ce1161e2bda545254be622be957727794e",
+    "MiniFASNetV1SE.onnx": "d819a69bac6b9ade2a0f4d9b60b618e1260f7bf3ba1fddff6c5d82131cb1083f",
     "fr_detect.onnx": "6c0256ccd3164f844736a401faf936ec2930764a87ae39442180887d0c5c8854",
     "fr_landmark.onnx": "f10b0ba1d2a8a099adefede1ebf3733e44fe370715e7303dbeb7f59c02142258",
     "fr_feature.onnx": "87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581",
@@ -31,10 +36,25 @@ ENTRIES = [
          outputs=[{"name": "output", "shape": [1, 136], "meaning": "68 (x,y) pairs normalised to the crop"}]),
     dict(name="liveness", file="liveness.onnx", role="liveness", variant="fp32", src="fr_liveness.onnx",
          transform="prelu-rewrite (PRelu -> Relu + slope*Min(x,0)); constant folding",
+         crop={"box_scale": 2.7, "side": 128, "bgr": False, "live_class": 0},
          input={"name": "input", "shape": [1, 3, 128, 128], "layout": "NCHW", "color": "RGB",
                 "mean": [0.0, 0.0, 0.0], "scale": [1.0, 1.0, 1.0],
                 "note": "as fed by fr_liveness.js: box scaled 2.7x, resized to 128x128, raw 0..255 values"},
          outputs=[{"name": "output", "shape": [1, 3], "meaning": "logits; fr_liveness.js uses softmax()[0]"}]),
+    dict(name="liveness-v2", file="liveness-minifasnet-v2.onnx", role="liveness", variant="minifasnet-v2",
+         src="MiniFASNetV2.onnx", origin=ANTI_SPOOFING, transform="none (copied unchanged)",
+         crop={"box_scale": 2.7, "side": 80, "bgr": True, "live_class": 1},
+         input={"name": "input", "shape": [1, 3, 80, 80], "layout": "NCHW", "color": "BGR",
+                "mean": [0.0, 0.0, 0.0], "scale": [1.0, 1.0, 1.0],
+                "note": "detector box scaled 2.7x about its centre (shrunk to fit the frame), resized to 80x80"},
+         outputs=[{"name": "output", "shape": [1, 3], "meaning": "logits; softmax class 1 = real, 0 and 2 = attack"}]),
+    dict(name="liveness-v1se", file="liveness-minifasnet-v1se.onnx", role="liveness", variant="minifasnet-v1se",
+         src="MiniFASNetV1SE.onnx", origin=ANTI_SPOOFING, transform="none (copied unchanged)",
+         crop={"box_scale": 4.0, "side": 80, "bgr": True, "live_class": 1},
+         input={"name": "input", "shape": [1, 3, 80, 80], "layout": "NCHW", "color": "BGR",
+                "mean": [0.0, 0.0, 0.0], "scale": [1.0, 1.0, 1.0],
+                "note": "detector box scaled 4.0x about its centre (shrunk to fit the frame), resized to 80x80"},
+         outputs=[{"name": "output", "shape": [1, 3], "meaning": "logits; softmax class 1 = real, 0 and 2 = attack"}]),
     dict(name="embed-fp32", file="embed-fp32.onnx", role="embed", variant="fp32", src="fr_feature.onnx",
          transform="prelu-rewrite (PRelu -> Relu + slope*Min(x,0)); constant folding; opset 9 -> 13",
          input=EMBED_IN, outputs=EMBED_OUT),
@@ -100,9 +120,14 @@ def write(models_dir, build_info):
         if e["role"] == "embed":
             lines += [f"embedding_model_id = {_val(FAMILY + '/' + e['variant'])}",
                       f"embedding_family = {_val(FAMILY)}", "embedding_dim = 512"]
-        src = dict(PKG, path="package/model/" + e["src"], sha256=SRC_SHA[e["src"]])
+        if e.get("origin"):
+            src = dict(e["origin"], file=e["src"], sha256=SRC_SHA[e["src"]])
+        else:
+            src = dict(PKG, path="package/model/" + e["src"], sha256=SRC_SHA[e["src"]])
         lines += [f"source = {_val(src)}", f"transform = {_val(transform)}", f"input = {_val(e['input'])}",
                   f"outputs = {_val(e['outputs'])}"]
+        if e.get("crop"):
+            lines.append(f"crop = {_val(e['crop'])}")
         m = measured.get(e["file"]) if e.get("measured", True) else None
         if m and m.get("sha256") == sha:
             lines += ["", "[model.measured]"]

@@ -270,10 +270,31 @@ impl Engine {
         self.embedder.with_mirror(&observation.aligned, single)
     }
 
-    /// Loads the optional liveness net (kept out of [`Engine::load`]: it is off by default).
-    pub fn load_liveness(&self) -> Result<liveness::LivenessNet> {
-        let entry = self.manifest.find("liveness", None)?;
-        Ok(liveness::LivenessNet::new(Net::from_manifest(&self.manifest, entry, self.kernels)?))
+    /// Loads the liveness check `models/liveness.toml` chose (kept out of [`Engine::load`]: a
+    /// door without it does not pay for it).
+    pub fn load_liveness(&self) -> Result<liveness::Liveness> {
+        let config = liveness::LivenessConfig::load(&self.manifest.dir.join(liveness::LivenessConfig::FILE))?;
+        self.liveness_of(&config.models, config.threshold)
+    }
+
+    /// Liveness networks by manifest name, their scores averaged.
+    pub fn liveness_of(&self, names: &[String], threshold: f32) -> Result<liveness::Liveness> {
+        let mut nets = Vec::with_capacity(names.len());
+        for name in names {
+            let entry =
+                self.manifest.models.iter().find(|m| m.role == "liveness" && &m.name == name).ok_or_else(|| {
+                    EngineError::Manifest {
+                        path: self.manifest.dir.join("manifest.toml"),
+                        reason: format!("no liveness model named {name:?}"),
+                    }
+                })?;
+            let crop = entry.crop.ok_or_else(|| EngineError::Model {
+                name: name.clone(),
+                reason: "liveness entry without its crop".into(),
+            })?;
+            nets.push(liveness::LivenessNet::new(Net::from_manifest(&self.manifest, entry, self.kernels)?, crop));
+        }
+        Ok(liveness::Liveness { nets, threshold })
     }
 
     /// Decodes a file and runs [`Engine::process`].

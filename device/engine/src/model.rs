@@ -28,6 +28,20 @@ pub struct ModelEntry {
     /// ([`Kernels::OwnInt8`]).
     #[serde(default)]
     pub compute: Option<String>,
+    /// How a liveness network's input is cut from the frame (required for that role).
+    #[serde(default)]
+    pub crop: Option<CropSpec>,
+}
+
+/// A liveness network's preprocessing, as its authors wrote it down: the detector box scaled
+/// about its centre, resized to a square, raw 0..255 values in RGB or BGR order, and which
+/// softmax class means "live".
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct CropSpec {
+    pub box_scale: f32,
+    pub side: usize,
+    pub bgr: bool,
+    pub live_class: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,18 +102,17 @@ pub mod input {
     pub const LANDMARK_SIDE: usize = 64;
     /// Aligned face side, the embedding network's input.
     pub const EMBED_SIDE: usize = 112;
-    /// Liveness crop side.
-    pub const LIVENESS_SIDE: usize = 128;
 }
 
-/// The input shape the engine feeds a network of `role` (NCHW), `None` for unknown roles.
-pub fn input_shape(role: &str) -> Option<Vec<usize>> {
+/// The input shape the engine feeds `entry` (NCHW), `None` for unknown roles (and for a
+/// liveness entry without its crop).
+pub fn input_shape(entry: &ModelEntry) -> Option<Vec<usize>> {
     use input::*;
-    match role {
+    match entry.role.as_str() {
         "detect" => Some(vec![1, 3, DETECT_H, DETECT_W]),
         "landmark" => Some(vec![1, 1, LANDMARK_SIDE, LANDMARK_SIDE]),
         "embed" => Some(vec![1, 3, EMBED_SIDE, EMBED_SIDE]),
-        "liveness" => Some(vec![1, 3, LIVENESS_SIDE, LIVENESS_SIDE]),
+        "liveness" => entry.crop.map(|c| vec![1, 3, c.side, c.side]),
         _ => None,
     }
 }
@@ -135,9 +148,12 @@ impl Net {
     /// Loads `entry` from the manifest, verifying its sha256 first, with the input shape the
     /// engine feeds its role ([`input_shape`]).
     pub fn from_manifest(manifest: &Manifest, entry: &ModelEntry, kernels: Kernels) -> Result<Net> {
-        let input_shape = input_shape(&entry.role).ok_or_else(|| EngineError::Model {
+        let input_shape = input_shape(entry).ok_or_else(|| EngineError::Model {
             name: entry.name.clone(),
-            reason: format!("unknown role {:?} in the manifest (known: detect, landmark, embed, liveness)", entry.role),
+            reason: format!(
+                "unknown role {:?} in the manifest (known: detect, landmark, embed, liveness with its crop)",
+                entry.role
+            ),
         })?;
         let path = manifest.path_of(entry);
         let bytes = std::fs::read(&path).map_err(|e| EngineError::Model {

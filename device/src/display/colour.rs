@@ -104,7 +104,7 @@ pub fn draw_colour<D: DrawTarget<Color = Rgb565>>(screen: &Screen, target: &mut 
         }
         Screen::SpoofSuspected => {
             status(target, CAUTION, Icon::NoPhoto, "SPOOF SUSPECTED")?;
-            let lines = ["Use your own face,", "not a photo or a screen"];
+            let lines = ["Show your face,", "not a photo"];
             draw_centered_lines(target, &lines, &FONT_8X13, CAUTION.ink, CX, BODY_TOP, 4)?;
             Ok(())
         }

@@ -64,7 +64,7 @@ pub fn draw_mono<D: DrawTarget<Color = BinaryColor>>(screen: &Screen, target: &m
         }
         Screen::SpoofSuspected => {
             header(target, Some(Icon::Exclaim), "SPOOF SUSPECTED")?;
-            let lines = fit_lines("Use your own face, not a photo or screen", &FONT_7X13, TEXT_W, 3);
+            let lines = fit_lines("Show your face, not a photo", &FONT_7X13, TEXT_W, 3);
             draw_centered_lines(target, &lines, &FONT_7X13, ON, CX, 16, 1)?;
         }
         Screen::Pairing { seconds_left } => {

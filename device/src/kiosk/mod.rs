@@ -14,7 +14,7 @@ use crate::display::{NormRect, PngDisplay, Screen};
 use crate::state::{Core, EffectiveThreshold, Settings};
 use action::{Action, ActionContext};
 use decide::{Consensus, Lockout, LockoutChange, Verdict, Vote};
-use facegate_engine::liveness::LivenessNet;
+use facegate_engine::liveness::{self, Liveness};
 use facegate_engine::source::{CapturedFrame, FrameSource, SourceError};
 use facegate_engine::{detect, Engine, QualityGate, QualityIssue};
 use facegate_proto::{AuditKind, Decision, MatchEvent, MatchedIdentity, PersonId};
@@ -38,8 +38,9 @@ pub enum Mode {
 pub struct KioskOptions {
     pub mode: Mode,
     pub gate: QualityGate,
-    /// Liveness score below which a face is treated as a presentation attack.
-    pub liveness_threshold: f32,
+    /// Mean live probability below which a visit is a presentation attack; `None` = the one
+    /// `models/liveness.toml` chose on development data.
+    pub liveness_threshold: Option<f32>,
     pub action: Option<Action>,
     /// Frames without a face before a track ends.
     pub max_missed: u32,
@@ -109,7 +110,7 @@ pub struct Kiosk<'e> {
     core: Arc<Core>,
     options: KioskOptions,
     display: Option<PngDisplay>,
-    liveness: Option<LivenessNet>,
+    liveness: Option<Liveness>,
     tracker: Tracker,
     track: Option<TrackState>,
     lockout: Lockout,
@@ -126,11 +127,13 @@ impl<'e> Kiosk<'e> {
         display: Option<PngDisplay>,
     ) -> Result<Kiosk<'e>, KioskError> {
         let settings = core.settings();
-        // Loaded even when off, so a host can switch it on without a restart.
+        // Loaded even when off, so a host can switch it on without a restart; on and missing,
+        // the door does not start (it would refuse every visit).
         let liveness = match engine.load_liveness() {
-            Ok(n) => Some(n),
+            Ok(l) => Some(l),
+            Err(e) if settings.liveness => return Err(e.into()),
             Err(e) => {
-                tracing::warn!(error = %e, "liveness model unavailable");
+                tracing::warn!(error = %e, "liveness model unavailable; turning liveness on will refuse every visit");
                 None
             }
         };
@@ -331,12 +334,12 @@ impl<'e> Kiosk<'e> {
         }
         let Some(track) = &mut self.track else { return Ok(()) };
         let Some(verdict) = track.consensus.push(vote) else { return Ok(()) };
-        let liveness = (!track.liveness.is_empty())
-            .then(|| track.liveness.iter().sum::<f32>() / track.liveness.len() as f32)
-            .filter(|_| settings.liveness);
+        // Fail closed: with liveness on, a visit no frame of which could be scored (model
+        // missing, inference error) shows no life.
+        let liveness = settings.liveness.then(|| liveness::visit_score(&track.liveness).unwrap_or(0.0));
         let track_latency = track.first_seen.elapsed();
         let decision = match (verdict.matched, self.options.mode) {
-            _ if liveness.is_some_and(|l| l < self.options.liveness_threshold) => Decision::SpoofSuspected,
+            _ if liveness.is_some_and(|l| l < self.liveness_threshold()) => Decision::SpoofSuspected,
             (Some(_), _) => Decision::Granted,
             (None, Mode::Identify) => Decision::Unknown,
             (None, Mode::Verify { .. }) => Decision::Denied,
@@ -350,6 +353,12 @@ impl<'e> Kiosk<'e> {
 
     /// The cosine threshold for the gallery as it is now (a sync changes the number of
     /// templates, so an FPIR's per-comparison threshold); logged whenever it changes.
+    /// The live probability a visit must reach: the configured one, else the one chosen with
+    /// the networks on development data.
+    fn liveness_threshold(&self) -> f32 {
+        self.options.liveness_threshold.or(self.liveness.as_ref().map(|l| l.threshold)).unwrap_or(1.0)
+    }
+
     fn threshold(&mut self, settings: &Settings) -> Result<f32, KioskError> {
         let templates = self.core.gallery().len();
         let t = settings.effective_threshold(self.core.calibration.as_ref(), templates)?;
@@ -418,7 +427,14 @@ impl<'e> Kiosk<'e> {
             Decision::SpoofSuspected => AuditKind::SpoofSuspected,
         };
         let person = identity.map(|i| i.person_id);
-        let seq = self.core.audit(kind, person, Some(verdict.score), &frame.label).unwrap_or(0);
+        let detail = match liveness {
+            Some(l) if decision == Decision::SpoofSuspected => {
+                // First, so a long frame label cannot cut it off.
+                format!("liveness {l:.4} below {:.4}; {}", self.liveness_threshold(), frame.label)
+            }
+            _ => frame.label.clone(),
+        };
+        let seq = self.core.audit(kind, person, Some(verdict.score), &detail).unwrap_or(0);
         let latency = frame.captured.elapsed();
         let event = MatchEvent {
             event_seq: seq,
@@ -482,7 +498,7 @@ pub fn default_options() -> KioskOptions {
     KioskOptions {
         mode: Mode::Identify,
         gate: QualityGate::VERIFY,
-        liveness_threshold: 0.5,
+        liveness_threshold: None,
         action: None,
         max_missed: 2,
         title: "Facegate".into(),

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use facegate_engine::detect::FaceBox;
 use facegate_engine::embed::random_unit;
 use facegate_engine::embed::Embedder;
 use facegate_engine::kernels::Kernels;
@@ -168,6 +169,7 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
     drop(g100k);
 
     let search = search_cost(config, &images, args.runs)?;
+    let liveness = liveness_cost(&engine, config, &images, args.runs)?;
 
     let mut own = own;
     let (pipeline, pipeline_p95) = stats(&mut own.pipeline);
@@ -199,7 +201,11 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
         "dlib_face_recognition_ms": 125.0,
         "speedup_vs_dlib": 125.0 / pipeline,
         "search": search,
+        "liveness": liveness,
     });
+    if let Some(ms) = out["liveness"]["ms"].as_f64() {
+        out["liveness"]["ratio_to_pipeline"] = json!(ms / pipeline);
+    }
     if !args.no_ort {
         let ort = ort_reference(config, args, &lfw, &list_path, &engine)?;
         let ort_pipeline = ort.get("pipeline_ms").and_then(Value::as_f64);
@@ -228,6 +234,35 @@ fn search_cost(config: &EngineConfig, faces: &[image::RgbImage], runs: usize) ->
         }
         let (pa, fb) = (stats(&mut a).0, stats(&mut b).0);
         out.insert(name.into(), json!({"plain_ms": pa, "door_ms": fb, "ratio": fb / pa}));
+    }
+    Ok(Value::Object(out))
+}
+
+/// The shipped liveness check per face (models/liveness.toml), with our operators and with
+/// tract's alone, in the same run.
+fn liveness_cost(engine: &Engine, config: &EngineConfig, images: &[image::RgbImage], runs: usize) -> Result<Value> {
+    let faces: Vec<(usize, FaceBox)> = images
+        .iter()
+        .enumerate()
+        .filter_map(|(i, img)| engine.detect(img).ok()?.into_iter().next().map(|f| (i, f)))
+        .collect();
+    if faces.is_empty() {
+        bail!("no face found in the bench images");
+    }
+    let tract_engine = Engine::load(&EngineConfig { flip: false, kernels: Kernels::Tract, ..config.clone() })?;
+    let mut out = Map::new();
+    for (key, e) in [("ms", engine), ("tract_only_ms", &tract_engine)] {
+        let check = e.load_liveness()?;
+        out.insert("nets".into(), json!(check.name()));
+        for (i, face) in faces.iter().take(3) {
+            check.score(&images[*i], face)?;
+        }
+        let mut ms = Vec::new();
+        for k in 0..runs.max(2) {
+            let (i, face) = &faces[k % faces.len()];
+            time(&mut ms, || check.score(&images[*i], face))?;
+        }
+        out.insert(key.into(), json!(stats(&mut ms).0));
     }
     Ok(Value::Object(out))
 }
@@ -374,5 +409,13 @@ pub fn print(v: &Value, json: bool) {
         num(&s["face"]["ratio"]),
         num(&s["empty"]["ratio"]),
         num(&s["dark_empty"]["ratio"])
+    );
+    let l = &v["liveness"];
+    println!(
+        "  liveness ({}) {} ms per face ({}x the pipeline; tract alone {} ms)",
+        l["nets"].as_str().unwrap_or("-"),
+        num(&l["ms"]),
+        num(&l["ratio_to_pipeline"]),
+        num(&l["tract_only_ms"])
     );
 }

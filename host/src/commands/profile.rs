@@ -44,7 +44,7 @@ pub fn run(models_dir: &Path, kernels: Kernels) -> Result<Value> {
     let mut out = Map::new();
     for entry in &manifest.models {
         // Roles the engine does not run have no input shape to profile with.
-        if model::input_shape(&entry.role).is_none() {
+        if model::input_shape(entry).is_none() {
             continue;
         }
         let net = Net::from_manifest(&manifest, entry, kernels)?;
