@@ -47,13 +47,14 @@ fn shipped_liveness_refuses_prints_and_passes_people_on_nuaa() {
     let shipped = eval(&engine, &root, None);
     assert_eq!(shipped.images, 959);
     assert!(shipped.no_face <= 10, "{} frames without a face", shipped.no_face);
-    // Per frame, at the shipped threshold (fitted on half the subjects for APCER 1%).
-    assert!(shipped.frames.apcer_worst <= 0.03, "APCER {}", shipped.frames.apcer_worst);
-    assert!(shipped.frames.bpcer <= 0.02, "BPCER {}", shipped.frames.bpcer);
-    assert!(shipped.frames.bpcer_at_apcer["5e-2"] <= 0.02);
-    // Per visit (the frames' mean, as the kiosk decides).
-    assert!(shipped.visits.apcer_worst <= 0.05, "visit APCER {}", shipped.visits.apcer_worst);
+    // Per visit (the frames' mean, as the kiosk decides), at the shipped threshold (fitted on
+    // half the subjects' visits for APCER 1%): measured 0 of 80 prints, 0 of 17 people.
+    assert!(shipped.visits.apcer_worst <= 0.02, "visit APCER {}", shipped.visits.apcer_worst);
     assert!(shipped.visits.bpcer <= 0.06, "visit BPCER {}", shipped.visits.bpcer);
+    // Per frame: measured APCER 0.7%, BPCER 0.5%.
+    assert!(shipped.frames.apcer_worst <= 0.02, "APCER {}", shipped.frames.apcer_worst);
+    assert!(shipped.frames.bpcer <= 0.02, "BPCER {}", shipped.frames.bpcer);
+    assert!(shipped.frames.bpcer_at_apcer["1e-2"] <= 0.02);
 
     // The choice is reproducible: fitting again on the same subjects picks the same networks
     // and threshold, and holds on the subjects it did not see.
@@ -66,12 +67,15 @@ fn shipped_liveness_refuses_prints_and_passes_people_on_nuaa() {
     let shipped_config = LivenessConfig::load(&models_dir.join(LivenessConfig::FILE)).expect("shipped configuration");
     assert_eq!(written.models, shipped_config.models);
     assert!((written.threshold - shipped_config.threshold).abs() < 1e-6, "{written:?} vs {shipped_config:?}");
-    assert!(fit.fit.apcer_worst <= 0.01 + 1e-9);
-    assert!(fit.check.apcer_worst <= 0.05, "held-out APCER {}", fit.check.apcer_worst);
-    assert!(fit.check.bpcer <= 0.02, "held-out BPCER {}", fit.check.bpcer);
+    assert!(fit.fit_visits.apcer_worst <= 0.01 + 1e-9);
+    assert!(fit.check_visits.apcer_worst <= 0.05, "held-out visit APCER {}", fit.check_visits.apcer_worst);
+    assert!(fit.check_visits.bpcer <= 0.15, "held-out visit BPCER {}", fit.check_visits.bpcer);
+    assert!(fit.check.apcer_worst <= 0.02, "held-out frame APCER {}", fit.check.apcer_worst);
+    assert!(fit.check.bpcer <= 0.02, "held-out frame BPCER {}", fit.check.bpcer);
     // The network shipped before cannot tell a print from a person on this camera.
-    assert!(fit.candidates["liveness"] > 0.2, "{:?}", fit.candidates);
-    assert!(fit.candidates[&written.models.join("+")] <= fit.candidates["liveness"]);
+    let old = fit.candidates["liveness"];
+    assert!(old.frames > 0.2 && old.visits > 0.2, "{:?}", fit.candidates);
+    assert!(fit.candidates[&written.models.join("+")].frames < old.frames);
 }
 
 /// Copies `frames` into `dir` as one visit each, three empty frames after every visit.

@@ -144,6 +144,8 @@ mod tests {
     fn bad_values_are_refused() {
         let c: DeviceConfig = toml::from_str("consensus = { required = 4, window = 3 }").expect("parses");
         assert!(matches!(c.settings(), Err(ConfigError::Invalid(_))));
+        let c: DeviceConfig = toml::from_str("liveness_threshold = 1.5").expect("parses");
+        assert!(matches!(c.settings(), Err(ConfigError::Invalid(m)) if m.contains("liveness_threshold")));
         let c: DeviceConfig = toml::from_str("far = 1e-3\nthreshold = 0.3").expect("parses");
         assert!(c.settings().is_err());
         let c: DeviceConfig = toml::from_str("far = 1e-3\nfpir = 1e-2").expect("parses");

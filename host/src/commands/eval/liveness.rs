@@ -84,16 +84,25 @@ pub struct PadMetrics {
     pub eer: f64,
 }
 
+/// A candidate's BPCER at the target APCER on the fit subjects: per visit decides, per frame
+/// breaks ties.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Candidate {
+    pub visits: f64,
+    pub frames: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FitReport {
     pub fit_subjects: Vec<String>,
     pub check_subjects: Vec<String>,
     pub target_apcer: f64,
-    /// Each candidate's BPCER at the target APCER on the fit subjects, frames.
-    pub candidates: BTreeMap<String, f64>,
+    pub candidates: BTreeMap<String, Candidate>,
     pub chosen: Vec<String>,
+    /// The lowest that keeps the fit subjects' attack visits at or under the target APCER.
     pub threshold: f32,
     pub fit: PadMetrics,
+    pub fit_visits: PadMetrics,
     pub check: PadMetrics,
     pub check_visits: PadMetrics,
 }
@@ -161,17 +170,17 @@ pub fn run(engine: &Engine, args: &EvalLivenessArgs) -> Result<LivenessReport> {
         Some(out) => {
             let fit = fit(&samples, &combined, args.target_apcer)?;
             let evidence = format!(
-                "{}: fitted on subjects {} (frames: APCER {:.4}, BPCER {:.4}); checked on subjects {} \
-                 (frames: APCER {:.4}, BPCER {:.4}; visits: APCER {:.4}, BPCER {:.4})",
+                "{}: fitted on subjects {} (visits: APCER {:.4}, BPCER {:.4}); checked on subjects {} \
+                 (visits: APCER {:.4}, BPCER {:.4}; frames: APCER {:.4}, BPCER {:.4})",
                 args.root.file_name().map_or_else(|| args.root.display().to_string(), |n| n.to_string_lossy().into()),
                 fit.fit_subjects.join(","),
-                fit.fit.apcer_worst,
-                fit.fit.bpcer,
+                fit.fit_visits.apcer_worst,
+                fit.fit_visits.bpcer,
                 fit.check_subjects.join(","),
-                fit.check.apcer_worst,
-                fit.check.bpcer,
                 fit.check_visits.apcer_worst,
                 fit.check_visits.bpcer,
+                fit.check.apcer_worst,
+                fit.check.bpcer,
             );
             let config = LivenessConfig {
                 models: fit.chosen.clone(),
@@ -215,12 +224,7 @@ pub fn run(engine: &Engine, args: &EvalLivenessArgs) -> Result<LivenessReport> {
 type Scored = batch::Done<(Vec<f32>, f64)>;
 
 /// Detects the largest face of every image once and scores it with every network.
-fn score(
-    engine: &Engine,
-    args: &EvalLivenessArgs,
-    samples: &[Sample],
-    nets: &[String],
-) -> Result<Vec<Scored>> {
+fn score(engine: &Engine, args: &EvalLivenessArgs, samples: &[Sample], nets: &[String]) -> Result<Vec<Scored>> {
     let check = engine.liveness_of(nets, 0.5).context("loading the liveness networks")?;
     let paths: Vec<PathBuf> = samples.iter().map(|s| s.path.clone()).collect();
     let threads = super::threads(args.threads);
@@ -359,7 +363,8 @@ pub fn metrics(by_kind: &ByKind, threshold: f32) -> PadMetrics {
 }
 
 /// Every other subject (in name order) fits, the rest check: the candidate with the lowest
-/// BPCER at the target APCER on the fit subjects, its threshold for that APCER there.
+/// BPCER at the target APCER on the fit subjects' visits (the kiosk decides per visit), and its
+/// threshold for that APCER there.
 fn fit(samples: &[Sample], combined: &dyn Fn(&[String]) -> Vec<Option<f32>>, target: f64) -> Result<FitReport> {
     let subjects: Vec<String> =
         samples.iter().map(|s| s.subject.clone()).collect::<BTreeSet<_>>().into_iter().collect();
@@ -371,22 +376,26 @@ fn fit(samples: &[Sample], combined: &dyn Fn(&[String]) -> Vec<Option<f32>>, tar
     let pick =
         |set: &[String]| -> Vec<usize> { (0..samples.len()).filter(|&i| set.contains(&samples[i].subject)).collect() };
     let (fit_idx, check_idx) = (pick(&fit_subjects), pick(&check_subjects));
+    // BPCER at the target APCER, per visit (what the kiosk decides on) and per frame.
+    let at_target = |by_kind: &ByKind| bpcer(by_kind, threshold_for_apcer(by_kind, target));
     let mut candidates = BTreeMap::new();
-    let mut best: Option<(f64, Vec<String>)> = None;
+    let mut best: Option<(Candidate, Vec<String>)> = None;
     for c in CANDIDATES {
         let names: Vec<String> = c.iter().map(|n| n.to_string()).collect();
         let scores = combined(&names);
-        let by_kind = frame_scores(samples, &scores, &fit_idx);
-        let b = bpcer(&by_kind, threshold_for_apcer(&by_kind, target));
-        candidates.insert(names.join("+"), b);
-        if best.as_ref().is_none_or(|(bb, _)| b < *bb) {
-            best = Some((b, names));
+        let score = Candidate {
+            visits: at_target(&visit_scores(samples, &scores, &fit_idx)),
+            frames: at_target(&frame_scores(samples, &scores, &fit_idx)),
+        };
+        candidates.insert(names.join("+"), score);
+        if best.as_ref().is_none_or(|(b, _)| (score.visits, score.frames) < (b.visits, b.frames)) {
+            best = Some((score, names));
         }
     }
     let Some((_, chosen)) = best else { bail!("no liveness candidates") };
     let scores = combined(&chosen);
-    let fit_frames = frame_scores(samples, &scores, &fit_idx);
-    let threshold = threshold_for_apcer(&fit_frames, target);
+    let (fit_frames, fit_visits) = (frame_scores(samples, &scores, &fit_idx), visit_scores(samples, &scores, &fit_idx));
+    let threshold = threshold_for_apcer(&fit_visits, target);
     Ok(FitReport {
         fit_subjects,
         check_subjects,
@@ -395,6 +404,7 @@ fn fit(samples: &[Sample], combined: &dyn Fn(&[String]) -> Vec<Option<f32>>, tar
         chosen,
         threshold,
         fit: metrics(&fit_frames, threshold),
+        fit_visits: metrics(&fit_visits, threshold),
         check: metrics(&frame_scores(samples, &scores, &check_idx), threshold),
         check_visits: metrics(&visit_scores(samples, &scores, &check_idx), threshold),
     })
@@ -426,11 +436,12 @@ pub fn print(report: &LivenessReport, json: bool) -> Result<()> {
     print_metrics("visits", &report.visits);
     if let Some(f) = &report.fit {
         println!("fit on subjects {}, checked on {}", f.fit_subjects.join(","), f.check_subjects.join(","));
-        for (name, b) in &f.candidates {
-            println!("  {name:<28} BPCER {:.4} at APCER {}", b, f.target_apcer);
+        for (name, c) in &f.candidates {
+            println!("  {name:<28} BPCER at APCER {}: visits {:.4}, frames {:.4}", f.target_apcer, c.visits, c.frames);
         }
         println!("chosen        {} (threshold {:.4})", f.chosen.join(" + "), f.threshold);
         print_metrics("fit frames", &f.fit);
+        print_metrics("fit visits", &f.fit_visits);
         print_metrics("check frames", &f.check);
         print_metrics("check visits", &f.check_visits);
     }
