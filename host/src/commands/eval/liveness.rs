@@ -514,6 +514,57 @@ mod tests {
         assert_eq!((flat.subject.as_str(), flat.visit.as_str()), ("0007", "live/0007_01_00_01"));
     }
 
+    fn synthetic_set(kinds: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (k, kind) in kinds.iter().enumerate() {
+            let sub = dir.path().join(kind).join("0001");
+            std::fs::create_dir_all(&sub).expect("dirs");
+            for frame in 0..2u8 {
+                let img = image::RgbImage::from_fn(64, 48, |x, y| {
+                    image::Rgb([(x * 4) as u8, (y * 5) as u8, frame + k as u8])
+                });
+                img.save(sub.join(format!("0001_00_00_01_{frame}.png"))).expect("png");
+            }
+            std::fs::write(sub.join("notes.txt"), "not an image").expect("txt");
+        }
+        dir
+    }
+
+    #[test]
+    fn a_folder_lists_its_kinds_subjects_and_visits() {
+        let dir = synthetic_set(&["live", "print_attack", "replay_attack"]);
+        let samples = list(dir.path()).expect("list");
+        assert_eq!(samples.len(), 6, "text files are skipped: {samples:?}");
+        let kinds: BTreeSet<&str> = samples.iter().map(|s| s.kind.as_str()).collect();
+        assert_eq!(kinds, BTreeSet::from(["live", "print_attack", "replay_attack"]));
+        assert!(samples.iter().all(|s| s.subject == "0001"));
+        let visits: BTreeSet<&str> = samples.iter().map(|s| s.visit.as_str()).collect();
+        assert_eq!(visits.len(), 3, "one visit per kind: {visits:?}");
+    }
+
+    #[test]
+    fn images_without_a_face_are_counted_not_scored() {
+        let engine = Engine::load(&facegate_engine::EngineConfig::default()).expect("models");
+        let dir = synthetic_set(&["live", "print_attack"]);
+        let args = |root: &Path| EvalLivenessArgs {
+            root: root.to_path_buf(),
+            nets: vec!["liveness-v2".into()],
+            threshold: Some(0.5),
+            fit_out: None,
+            target_apcer: 0.01,
+            report: None,
+            threads: Some(1),
+            json: true,
+        };
+        let report = run(&engine, &args(dir.path())).expect("eval liveness");
+        assert_eq!((report.images, report.no_face), (4, 4));
+        assert_eq!((report.frames.bona_fide, report.frames.attacks), (0, 0));
+        // Without an attack folder there is nothing to measure: a clear error, not a report.
+        let only_live = synthetic_set(&["live"]);
+        let err = run(&engine, &args(only_live.path())).expect_err("no attacks");
+        assert!(err.to_string().contains("attack folder"), "{err}");
+    }
+
     #[test]
     fn visits_are_scored_by_their_mean() {
         let samples: Vec<Sample> = ["live/a_1_0.jpg", "live/a_1_1.jpg", "live/a_2_0.jpg", "print_attack/a_1_0.jpg"]
