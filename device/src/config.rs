@@ -17,6 +17,9 @@
 //! listen = "127.0.0.1:7700"
 //! serial = "/dev/ttyGS0"
 //! max_frame_pixels = 8294400   # 3840x2160; larger frames are refused unread
+//! unlock_socket = "/run/facegate/unlock.sock"  # the PAM module asks here
+//! unlock_group = "facegate"    # may ask too (socket 0660); default root only (0600)
+//! capture = "on-demand"        # camera only while unlocking (default with unlock_socket, no mode)
 //! ```
 
 use crate::state::Settings;
@@ -62,6 +65,11 @@ pub struct DeviceConfig {
     pub display_png: Option<PathBuf>,
     /// Frames with more pixels are refused from their header (default 3840x2160).
     pub max_frame_pixels: Option<u64>,
+    /// Local unlock (the PAM module): the socket, the group that may use it besides root, and
+    /// whether the camera runs continuously or only while someone is unlocking.
+    pub unlock_socket: Option<PathBuf>,
+    pub unlock_group: Option<String>,
+    pub capture: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

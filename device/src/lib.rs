@@ -12,3 +12,4 @@ pub mod kiosk;
 pub mod link;
 pub mod state;
 pub mod store;
+pub mod unlock;

@@ -10,7 +10,8 @@ use facegate_device::kiosk::{self, action::Action, Kiosk, Mode};
 use facegate_device::link;
 use facegate_device::state::{Core, Identity};
 use facegate_device::store::TemplateStore;
-use facegate_engine::source::{DirSource, DirSourceOptions, FrameSource};
+use facegate_device::unlock;
+use facegate_engine::source::{DirSource, DirSourceOptions, FrameSource, SourceError};
 use facegate_engine::{model, Engine, EngineConfig};
 use facegate_proto::{AuditKind, Capabilities};
 use std::net::TcpListener;
@@ -113,6 +114,16 @@ struct RunArgs {
     /// Consensus as REQUIRED/WINDOW, e.g. 2/3.
     #[arg(long)]
     consensus: Option<String>,
+    /// Serve local unlock requests (the PAM module) on this Unix socket.
+    #[arg(long)]
+    unlock_socket: Option<PathBuf>,
+    /// Members of this group may ask for an unlock too (socket mode 0660; default 0600, root only).
+    #[arg(long, requires = "unlock_socket")]
+    unlock_group: Option<String>,
+    /// `continuous` (a door) or `on-demand`: the camera is opened for each unlock request and
+    /// closed with its answer (default with --unlock-socket and no --mode).
+    #[arg(long, value_parser = ["continuous", "on-demand"])]
+    capture: Option<String>,
     /// Refuse faces that show no life (a photo held up): on or off (config key `liveness`).
     #[arg(long, value_parser = ["on", "off"])]
     liveness: Option<String>,
@@ -171,6 +182,7 @@ fn run(args: RunArgs) -> Result<()> {
         ($($f:ident),*) => { $( if args.$f.is_some() { config.$f = args.$f.clone(); } )* };
     }
     flag!(store, listen, serial, baud, display_png, models, name, action, owner, mode, max_frame_pixels);
+    flag!(unlock_socket, unlock_group, capture);
     if let Some(on) = &args.liveness {
         config.liveness = Some(on == "on");
     }
@@ -190,8 +202,22 @@ fn run(args: RunArgs) -> Result<()> {
             window: w.trim().parse().context("--consensus WINDOW")?,
         });
     }
-    let settings = config.settings()?;
+    // Unlock alone (a computer, not a door): every decision is for a login, 1:1.
+    let unlock_only = config.unlock_socket.is_some() && config.mode.is_none();
+    let on_demand = match config.capture.as_deref() {
+        None => unlock_only,
+        Some("continuous") => false,
+        Some("on-demand") if config.unlock_socket.is_some() => true,
+        Some("on-demand") => bail!("--capture on-demand serves unlock requests: give --unlock-socket PATH"),
+        Some(other) => bail!("unknown capture {other:?} (continuous or on-demand)"),
+    };
+    let settings = if unlock_only {
+        DeviceConfig { mode: Some("verify".into()), ..config.clone() }.settings()?
+    } else {
+        config.settings()?
+    };
     let mode = match (config.mode.as_deref().unwrap_or("identify"), config.owner) {
+        _ if unlock_only => Mode::Verify { owner: 0 },
         ("identify", _) => Mode::Identify,
         ("verify", Some(owner)) => Mode::Verify { owner },
         ("verify", None) => bail!("verify mode needs --owner PERSON_ID"),
@@ -211,7 +237,7 @@ fn run(args: RunArgs) -> Result<()> {
             | Capabilities::FAR_TARGET
             | Capabilities::LIVENESS
             | if args.camera.is_some() { Capabilities::CAMERA } else { Capabilities::NONE },
-        identify: matches!(mode, Mode::Identify),
+        identify: matches!(mode, Mode::Identify) && !unlock_only,
     };
     let core = Arc::new(Core::new(identity, engine.calibration.clone(), store, audit, settings)?);
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -240,19 +266,30 @@ fn run(args: RunArgs) -> Result<()> {
         println!("facegate-device: serving serial:{path}");
     }
 
-    let source: Option<Box<dyn FrameSource>> = match (&args.frames, args.camera) {
-        (Some(dir), _) => {
-            let options = DirSourceOptions {
-                looped: args.looped,
-                fps: args.fps,
-                follow: args.follow,
-                max_frame_pixels: config.max_frame_pixels,
-            };
-            Some(Box::new(DirSource::open(dir, options, core.stop.clone())?))
+    let unlock_jobs = match &config.unlock_socket {
+        Some(path) => {
+            let group = config.unlock_group.as_deref().map(unlock::group_id).transpose()?;
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            threads.push(unlock::spawn(path, unlock::Allowed { group }, tx, core.clone())?);
+            println!("facegate-device: unlock socket {}", path.display());
+            Some(rx)
         }
-        (None, Some(index)) => Some(camera_source(index)?),
-        (None, None) => None,
+        None => None,
     };
+    let dir_options = DirSourceOptions {
+        looped: args.looped,
+        fps: args.fps,
+        follow: args.follow,
+        max_frame_pixels: config.max_frame_pixels,
+    };
+    let open_source = || -> Result<Option<Box<dyn FrameSource>>> {
+        Ok(match (&args.frames, args.camera) {
+            (Some(dir), _) => Some(Box::new(DirSource::open(dir, dir_options.clone(), core.stop.clone())?)),
+            (None, Some(index)) => Some(camera_source(index)?),
+            (None, None) => None,
+        })
+    };
+    let source = if on_demand { None } else { open_source()? };
     let display = match &config.display_png {
         Some(dir) => Some(PngDisplay::new(dir).with_context(|| format!("display directory {}", dir.display()))?),
         None => None,
@@ -265,8 +302,22 @@ fn run(args: RunArgs) -> Result<()> {
         .action
         .clone()
         .map(|command| Action { command, timeout: Duration::from_secs(config.action_timeout_secs.unwrap_or(10)) });
-    if let Some(source) = source {
-        let stats = Kiosk::new(&engine, core.clone(), options, display)?.run(source)?;
+    let mut kiosk = Kiosk::new(&engine, core.clone(), options, display)?;
+    if let Some(jobs) = unlock_jobs {
+        kiosk = kiosk.with_unlock(jobs);
+    }
+    if on_demand {
+        if args.frames.is_none() && args.camera.is_none() {
+            bail!("--capture on-demand needs a camera (--camera N) or --frames DIR to open per request");
+        }
+        let opener = || {
+            open_source()
+                .map_err(|e| SourceError::Camera(format!("{e:#}")))?
+                .ok_or_else(|| SourceError::Camera("no frame source".into()))
+        };
+        kiosk.serve_on_demand(opener)?;
+    } else if let Some(source) = source {
+        let stats = kiosk.run(source)?;
         let summary = Summary::of(&stats);
         tracing::info!(%summary, "frame source finished");
         if let Some(path) = &args.stats_json {

@@ -128,6 +128,16 @@ impl Settings {
         Ok(EffectiveThreshold { cosine: p.cosine, far: Some(p.far), vouched: p.vouched, templates })
     }
 
+    /// The settings a local unlock (1:1, one login's templates) decides with: a door's FPIR
+    /// becomes the verify default FAR, the rest is shared with the kiosk.
+    pub fn for_unlock(&self) -> Settings {
+        let threshold = match self.threshold {
+            Threshold::FpirTarget(_) => Threshold::FarTarget(facegate_proto::DEFAULT_FAR),
+            t => t,
+        };
+        Settings { threshold, ..*self }
+    }
+
     /// The settings are usable for this matching mode: a per-comparison FAR belongs to verify
     /// (1:1), an FPIR to identify (1:N), and a rate needs a calibration.
     pub fn check(&self, identify: bool, calibration: Option<&Calibration>) -> Result<(), CoreError> {
@@ -430,6 +440,13 @@ impl Core {
 
     pub fn is_stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// The person a Unix login belongs to, if the host mapped it and they have a template here.
+    pub fn person_for_login(&self, login: &str) -> Option<PersonId> {
+        let person = self.lock().store.logins().iter().find(|e| e.login.as_str() == login).map(|e| e.person_id)?;
+        let gallery = self.gallery();
+        (0..gallery.len()).filter_map(|i| gallery.template(i)).any(|t| t.person_id == person).then_some(person)
     }
 }
 

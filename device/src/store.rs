@@ -31,15 +31,16 @@ use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
-use facegate_proto::{ErrorCode, Key, Setting, Template, TemplateId, KEY_LEN};
+use facegate_proto::{ErrorCode, Key, LoginEntry, Setting, Template, TemplateId, KEY_LEN};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 /// First bytes of `store.fgs`.
 pub const MAGIC: [u8; 8] = *b"FGSTORE1";
-/// Version of the file layout and of the postcard encoding of [`DeviceState`].
-pub const FORMAT_VERSION: u16 = 1;
+/// Version of the file layout and of the postcard encoding of [`DeviceState`]. Version 1
+/// (without logins) is still read.
+pub const FORMAT_VERSION: u16 = 2;
 
 const STORE_FILE: &str = "store.fgs";
 const STORE_TMP: &str = "store.fgs.tmp";
@@ -68,6 +69,25 @@ pub struct DeviceState {
     pub pairing_key: Option<Key>,
     /// Settings a host changed (at most one per [`Setting::key`]).
     pub settings: Vec<Setting>,
+    /// Which person each Unix login is, for local unlock (format version 2).
+    pub logins: Vec<LoginEntry>,
+}
+
+/// [`DeviceState`] as format version 1 wrote it.
+#[derive(Deserialize)]
+struct DeviceStateV1 {
+    generation: u64,
+    model_id: String,
+    templates: Vec<Template>,
+    pairing_key: Option<Key>,
+    settings: Vec<Setting>,
+}
+
+impl From<DeviceStateV1> for DeviceState {
+    fn from(v: DeviceStateV1) -> DeviceState {
+        let DeviceStateV1 { generation, model_id, templates, pairing_key, settings } = v;
+        DeviceState { generation, model_id, templates, pairing_key, settings, logins: Vec::new() }
+    }
 }
 
 impl fmt::Debug for DeviceState {
@@ -79,6 +99,7 @@ impl fmt::Debug for DeviceState {
             .field("templates", &self.templates.len())
             .field("paired", &self.pairing_key.is_some())
             .field("settings", &self.settings)
+            .field("logins", &self.logins.len())
             .finish()
     }
 }
@@ -251,6 +272,7 @@ impl TemplateStore {
             templates: Vec::new(),
             pairing_key: None,
             settings: Vec::new(),
+            logins: Vec::new(),
         };
         write_atomic(dir, &seal(&cipher, &state)?)?;
         fs::rename(&key_tmp, &key_path).map_err(io_err("rename", &key_tmp))?;
@@ -360,6 +382,7 @@ impl TemplateStore {
             templates,
             pairing_key: self.state.pairing_key,
             settings: self.state.settings.clone(),
+            logins: self.state.logins.clone(),
         };
         self.commit(next)?;
         Ok(self.state.generation)
@@ -369,6 +392,17 @@ impl TemplateStore {
     pub fn set_pairing_key(&mut self, key: Key) -> Result<(), StoreError> {
         let mut next = self.state.clone();
         next.pairing_key = Some(key);
+        self.commit(next)
+    }
+
+    pub fn logins(&self) -> &[LoginEntry] {
+        &self.state.logins
+    }
+
+    /// Replaces the login map (the generation does not change: templates did not).
+    pub fn set_logins(&mut self, logins: Vec<LoginEntry>) -> Result<(), StoreError> {
+        let mut next = self.state.clone();
+        next.logins = logins;
         self.commit(next)
     }
 
@@ -462,8 +496,8 @@ fn open_sealed(cipher: &ChaCha20Poly1305, path: &Path, bytes: &[u8]) -> Result<D
     let (nonce, rest) = rest.split_at(AEAD_NONCE_LEN);
     let (crc, ct) = rest.split_at(4);
     let version = u16::from_le_bytes([aad[8], aad[9]]);
-    if version != FORMAT_VERSION {
-        return Err(format(format!("format version {version}, this build reads {FORMAT_VERSION}")));
+    if version != FORMAT_VERSION && version != 1 {
+        return Err(format(format!("format version {version}, this build reads 1 and {FORMAT_VERSION}")));
     }
     if CRC32.checksum(ct).to_le_bytes() != crc {
         return Err(corrupt("checksum mismatch: bit rot or a torn file"));
@@ -471,7 +505,11 @@ fn open_sealed(cipher: &ChaCha20Poly1305, path: &Path, bytes: &[u8]) -> Result<D
     let plain = cipher
         .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
         .map_err(|_| StoreError::Tampered { path: path.to_path_buf() })?;
-    match postcard::take_from_bytes::<DeviceState>(&plain) {
+    let decoded = match version {
+        1 => postcard::take_from_bytes::<DeviceStateV1>(&plain).map(|(s, rest)| (DeviceState::from(s), rest)),
+        _ => postcard::take_from_bytes::<DeviceState>(&plain),
+    };
+    match decoded {
         Ok((state, [])) => Ok(state),
         Ok(_) => Err(format("trailing bytes after the state".into())),
         // Authentic but undecodable: written by an incompatible build.

@@ -7,7 +7,9 @@ use crate::link::{Addr, Client, LinkError, Patience};
 use crate::paired::connect_paired_with;
 use crate::registry::{Registry, SyncRecord, OUTCOME_COMMITTED};
 use anyhow::{bail, Context, Result};
-use facegate_proto::{ErrorCode, Request, Response, SyncDigest, Template, TemplateSummary, MAX_SYNC_CHUNK};
+use facegate_proto::{
+    ErrorCode, LoginEntry, Request, Response, SyncDigest, Template, TemplateSummary, MAX_LOGINS, MAX_SYNC_CHUNK,
+};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,6 +27,8 @@ pub struct SyncOutcome {
     pub retries: u64,
     /// SHA-256 sync digest of the set the device now holds (hex).
     pub digest: String,
+    /// Logins mapped on the device (local unlock).
+    pub logins: u32,
 }
 
 fn now_ms() -> i64 {
@@ -130,7 +134,8 @@ fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_pro
     let record = registry.device(&addr.to_string())?;
     let unchanged = added == 0 && removed == 0 && changed == 0;
     if unchanged && record.as_ref().is_some_and(|r| r.last_generation == Some(generation)) {
-        return Ok(outcome(&client, (0, 0, 0), wanted.len(), generation, true, &digest));
+        let logins = sync_logins(&mut client, registry, &wanted)?;
+        return Ok(SyncOutcome { logins, ..outcome(&client, (0, 0, 0), wanted.len(), generation, true, &digest) });
     }
     let total = u32::try_from(wanted.len()).context("too many templates")?;
     let chunk = match client.request(Request::SyncBegin { expected_generation: generation, total_templates: total }) {
@@ -174,8 +179,36 @@ fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_pro
         }
         Err(e) => return Err(e).context("committing the sync"),
     };
+    let logins = sync_logins(&mut client, registry, &wanted)?;
     // `sync_device` records the commit (generation and digest) in the registry.
-    Ok(outcome(&client, (added, removed, changed), wanted.len(), new_generation, false, &digest))
+    Ok(SyncOutcome {
+        logins,
+        ..outcome(&client, (added, removed, changed), wanted.len(), new_generation, false, &digest)
+    })
+}
+
+/// Sends the logins of the people this device holds templates for (none: nothing sent, so a
+/// device from before logins is still synced).
+fn sync_logins(client: &mut Client, registry: &Registry, wanted: &[Template]) -> Result<u32> {
+    let people: std::collections::BTreeSet<u32> = wanted.iter().map(|t| t.person_id).collect();
+    let mut logins = facegate_proto::heapless::Vec::<LoginEntry, MAX_LOGINS>::new();
+    for (login, person_id) in registry.logins()?.into_iter().filter(|(_, p)| people.contains(p)) {
+        let entry = LoginEntry { person_id, login: facegate_proto::bounded_str(&login) };
+        if logins.push(entry).is_err() {
+            bail!("more than {MAX_LOGINS} logins for one device: an unlock device serves the people of one computer");
+        }
+    }
+    if logins.is_empty() {
+        return Ok(0);
+    }
+    match client.request(Request::SetLogins { logins }) {
+        Ok(Response::LoginsStored { count }) => Ok(u32::from(count)),
+        Ok(other) => bail!("unexpected reply to SetLogins: {other:?}"),
+        Err(e) if e.device_code() == Some(ErrorCode::Unsupported) => {
+            bail!("{} predates logins (local unlock): update its firmware, or remove the logins", client.addr)
+        }
+        Err(e) => Err(e).context("sending the logins"),
+    }
 }
 
 fn outcome(
@@ -197,5 +230,6 @@ fn outcome(
         up_to_date: same,
         retries: client.stats.retries,
         digest: hex::encode(digest),
+        logins: 0,
     }
 }

@@ -32,6 +32,11 @@ pub enum AuditKind {
     /// The audit log reached its size bound and was rotated; the detail says which records, if
     /// any, were dropped (appended in protocol 1).
     LogRotated,
+    /// A local unlock request and its outcome; the detail names the login, the outcome and the
+    /// PAM service (appended in protocol 2).
+    Unlock,
+    /// The login map changed (appended in protocol 2).
+    LoginsChanged,
 }
 
 /// One audit-log entry.

@@ -98,6 +98,7 @@ pub mod error;
 pub mod frame;
 pub mod message;
 pub mod template;
+pub mod unlock;
 
 pub use audit::{AuditKind, AuditPage, AuditRecord, AUDIT_DETAIL_LEN, AUDIT_PAGE_MAX};
 pub use auth::{compute_tag, Key, SessionNonce, Signer, Tag, Verifier, KEY_LEN, NONCE_LEN, TAG_LEN};
@@ -114,6 +115,7 @@ pub use template::{
     cosine, DisplayName, Embedding, ModelId, PersonId, SyncDigest, Template, TemplateId, TemplateSummary,
     DISPLAY_NAME_LEN, EMBEDDING_DIM, MODEL_ID_LEN,
 };
+pub use unlock::{Login, LoginEntry, UnlockReply, UnlockRequest, LOGIN_LEN, MAX_LOGINS, SERVICE_LEN};
 
 /// Wire protocol version exchanged in Hello. Bump only for incompatible
 /// changes; appending variants is compatible (see the evolution rules).

@@ -10,6 +10,7 @@ use crate::auth::{Key, SessionNonce};
 use crate::config::{ConfigKey, Setting};
 use crate::error::ErrorResponse;
 use crate::template::{ModelId, PersonId, Template, TemplateId, TemplateSummary};
+use crate::unlock::{LoginEntry, UnlockReply, UnlockRequest, MAX_LOGINS};
 
 /// Maximum device-id / host-id length in bytes.
 pub const PEER_ID_LEN: usize = 32;
@@ -126,6 +127,10 @@ pub enum Request {
     SetConfig(Setting),
     /// Records with `seq >= since_seq`, at most `limit` → [`Response::Audit`].
     FetchAudit { since_seq: u64, limit: u16 },
+    /// Replace the device's login → person map → [`Response::LoginsStored`].
+    SetLogins { logins: heapless::Vec<LoginEntry, MAX_LOGINS> },
+    /// Verify one login's face (local unlock socket only) → [`Response::Unlock`].
+    Unlock(UnlockRequest),
 }
 
 impl Request {
@@ -140,13 +145,15 @@ impl Request {
             | Request::SyncChunk { .. }
             | Request::SyncCommit { .. }
             | Request::SyncAbort
-            | Request::SetConfig(_) => true,
+            | Request::SetConfig(_)
+            | Request::SetLogins { .. } => true,
             Request::Hello(_)
             | Request::Ping { .. }
             | Request::Pair { .. }
             | Request::ListTemplates { .. }
             | Request::GetConfig { .. }
-            | Request::FetchAudit { .. } => false,
+            | Request::FetchAudit { .. }
+            | Request::Unlock(_) => false,
         }
     }
 }
@@ -200,6 +207,10 @@ pub enum Response {
     Config(Setting),
     Audit(AuditPage),
     Error(ErrorResponse),
+    LoginsStored {
+        count: u16,
+    },
+    Unlock(UnlockReply),
 }
 
 /// Outcome of one recognition attempt.

@@ -161,6 +161,8 @@ fn changes_state_table() {
         (GetConfig { key: ConfigKey::Threshold }, false),
         (SetConfig(Setting::Liveness(false)), true),
         (FetchAudit { since_seq: 0, limit: 10 }, false),
+        (SetLogins { logins: Default::default() }, true),
+        (Unlock(UnlockRequest { login: bounded_str("alice"), timeout_ms: 4000, service: bounded_str("sudo") }), false),
     ];
     assert_eq!(cases.len(), REQUEST_VARIANTS);
     for (r, expected) in cases {

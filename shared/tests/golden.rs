@@ -162,6 +162,33 @@ fn vectors() -> Vec<(&'static str, Frame)> {
         ("error", Frame::error(15, ErrorCode::GenerationMismatch, "expected 19, have 20")),
         ("error_pairing_closed", Frame::error(16, ErrorCode::PairingClosed, "")),
         ("error_paired_elsewhere", Frame::error(17, ErrorCode::PairedElsewhere, "")),
+        (
+            "set_logins",
+            signed(
+                19,
+                8,
+                Request::SetLogins {
+                    logins: [LoginEntry { person_id: 1001, login: bounded_str("alice") }].into_iter().collect(),
+                },
+            ),
+        ),
+        ("logins_stored", Frame::response(19, Response::LoginsStored { count: 1 })),
+        (
+            "unlock_request",
+            Frame::request(
+                20,
+                Request::Unlock(UnlockRequest {
+                    login: bounded_str("alice"),
+                    timeout_ms: 4000,
+                    service: bounded_str("sudo"),
+                }),
+            ),
+        ),
+        (
+            "unlock_granted",
+            Frame::response(20, Response::Unlock(UnlockReply::Granted { person_id: 1001, score: 0.75 })),
+        ),
+        ("unlock_locked_out", Frame::response(21, Response::Unlock(UnlockReply::LockedOut { seconds_left: 30 }))),
     ]
 }
 

@@ -9,6 +9,7 @@ pub mod action;
 pub mod decide;
 pub mod summary;
 pub mod track;
+pub mod unlock;
 
 use crate::display::{NormRect, PngDisplay, Screen};
 use crate::state::{Core, EffectiveThreshold, Settings};
@@ -17,11 +18,12 @@ use decide::{Consensus, Lockout, LockoutChange, Verdict, Vote};
 use facegate_engine::liveness::{self, Liveness};
 use facegate_engine::source::{CapturedFrame, FrameSource, SourceError};
 use facegate_engine::{detect, Engine, QualityGate, QualityIssue};
-use facegate_proto::{AuditKind, Decision, MatchEvent, MatchedIdentity, PersonId};
+use facegate_proto::{AuditKind, Decision, MatchEvent, MatchedIdentity, PersonId, UnlockReply};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use track::{Signature, Step, Tracker, SAME_FACE_MIN_CORRELATION};
+use unlock::{OpenUnlock, UnlockJob};
 
 /// How long the idle screen says a new host was paired.
 const NEW_HOST_NOTICE: Duration = Duration::from_secs(30);
@@ -86,6 +88,11 @@ pub enum KioskError {
 }
 
 /// Short guidance for the screen.
+/// Sends `reply` to whoever asked; one that gave up waiting is not an error.
+fn answer(job: &UnlockJob, reply: UnlockReply) {
+    let _ = job.reply.try_send(reply);
+}
+
 fn guidance(issue: &QualityIssue) -> &'static str {
     match issue {
         QualityIssue::TooSmall { .. } => "Move closer",
@@ -117,6 +124,9 @@ pub struct Kiosk<'e> {
     stats: KioskStats,
     last_screen: Option<Screen>,
     logged_threshold: Option<EffectiveThreshold>,
+    /// Local unlock requests from the unlock socket, and the one being served.
+    unlock_jobs: Option<mpsc::Receiver<UnlockJob>>,
+    open: Option<OpenUnlock>,
 }
 
 impl<'e> Kiosk<'e> {
@@ -149,7 +159,153 @@ impl<'e> Kiosk<'e> {
             stats: KioskStats::default(),
             last_screen: None,
             logged_threshold: None,
+            unlock_jobs: None,
+            open: None,
         })
+    }
+
+    /// Serves local unlock requests from `jobs` as well as the door.
+    pub fn with_unlock(mut self, jobs: mpsc::Receiver<UnlockJob>) -> Kiosk<'e> {
+        self.unlock_jobs = Some(jobs);
+        self
+    }
+
+    /// Unlock only, camera on only while someone is unlocking: for each request, opens the
+    /// frame source, runs the loop on its frames until the answer, and closes it.
+    pub fn serve_on_demand(
+        mut self,
+        mut open_source: impl FnMut() -> Result<Box<dyn FrameSource>, SourceError>,
+    ) -> Result<KioskStats, KioskError> {
+        let started = Instant::now();
+        while !self.core.is_stopping() {
+            let job = match self.unlock_jobs.as_ref().map(|r| r.recv_timeout(Duration::from_millis(200))) {
+                Some(Ok(job)) => job,
+                Some(Err(mpsc::RecvTimeoutError::Timeout)) => continue,
+                Some(Err(mpsc::RecvTimeoutError::Disconnected)) | None => break,
+            };
+            // The lockout runs on one clock across requests; each source starts its own at 0.
+            let base = started.elapsed();
+            self.open_unlock(job, base);
+            if self.open.is_none() {
+                continue;
+            }
+            let mut source = match open_source() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot open the camera for an unlock request");
+                    self.close_unlock(UnlockReply::NoFace, None, true);
+                    continue;
+                }
+            };
+            while self.open.is_some() {
+                match source.next_frame() {
+                    Ok(Some(mut frame)) => {
+                        frame.at += base;
+                        let t = Instant::now();
+                        self.frame(&frame)?;
+                        self.stats.busy += t.elapsed();
+                        self.stats.frames += 1;
+                    }
+                    Ok(None) => {
+                        let reply = self.open.as_ref().map_or(UnlockReply::NoFace, OpenUnlock::expired);
+                        self.close_unlock(reply, None, true);
+                    }
+                    Err(e) if e.is_transient() => tracing::warn!(error = %e, "unreadable frame"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the camera failed during an unlock request");
+                        self.close_unlock(UnlockReply::NoFace, None, true);
+                    }
+                }
+            }
+            // Dropping the source closes the camera: its light is off between requests.
+            drop(source);
+            self.tracker = Tracker::new(self.options.max_missed);
+            self.track = None;
+        }
+        self.stats.wall = started.elapsed();
+        Ok(self.stats)
+    }
+
+    /// Takes new requests (a second one while one is open is busy) and ends the open one when
+    /// its time is up.
+    fn poll_unlock(&mut self, at: Duration) {
+        while let Some(job) = self.unlock_jobs.as_ref().and_then(|r| r.try_recv().ok()) {
+            self.open_unlock(job, at);
+        }
+        if let Some(o) = self.open.as_ref().filter(|o| Instant::now() >= o.deadline) {
+            let reply = o.expired();
+            self.close_unlock(reply, None, true);
+        }
+    }
+
+    fn open_unlock(&mut self, job: UnlockJob, at: Duration) {
+        if self.open.is_some() {
+            answer(&job, UnlockReply::Busy);
+            return;
+        }
+        let login = job.request.login.clone();
+        let immediate = match self.core.person_for_login(&login) {
+            None => Some(UnlockReply::NotEnrolled),
+            Some(_) if self.lockout.remaining(at).is_some() => {
+                let left = self.lockout.remaining(at).unwrap_or_default();
+                Some(UnlockReply::LockedOut { seconds_left: left.as_secs() as u32 + 1 })
+            }
+            Some(person) => {
+                self.open = Some(OpenUnlock::new(job, person));
+                // A face already decided for the door is decided again, for this login.
+                self.tracker = Tracker::new(self.options.max_missed);
+                self.track = None;
+                tracing::info!(login = %login, "unlock request");
+                return;
+            }
+        };
+        if let Some(reply) = immediate {
+            self.audit_unlock(&job, &reply, None);
+            answer(&job, reply);
+        }
+    }
+
+    /// Answers the open request; `audit` unless the decision's report already did.
+    fn close_unlock(&mut self, reply: UnlockReply, score: Option<f32>, audit: bool) {
+        let Some(open) = self.open.take() else { return };
+        if audit {
+            self.audit_unlock(&open.job, &reply, score);
+        }
+        let first_frame_ms = open.first_frame.map(|t| t.duration_since(open.job.received).as_secs_f64() * 1e3);
+        let answer_ms = open.job.received.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(
+            login = %open.job.request.login, outcome = unlock::outcome(&reply), first_frame_ms, answer_ms,
+            "unlock answered"
+        );
+        answer(&open.job, reply);
+    }
+
+    fn audit_unlock(&self, job: &UnlockJob, reply: &UnlockReply, score: Option<f32>) {
+        let person = match reply {
+            UnlockReply::Granted { person_id, .. } => Some(*person_id),
+            _ => self.open.as_ref().map(|o| o.person_id),
+        };
+        let detail = format!("{} {} ({})", job.request.login, unlock::outcome(reply), job.request.service);
+        self.core.audit(AuditKind::Unlock, person, score, &detail);
+    }
+
+    fn unlock_reply(&self, decision: Decision, verdict: &Verdict, liveness: Option<f32>, at: Duration) -> UnlockReply {
+        let person = self.open.as_ref().map_or(0, |o| o.person_id);
+        let locked_s = self.lockout.remaining(at).map_or(0, |d| d.as_secs() as u32 + 1);
+        unlock::reply_for(decision, person, verdict.score, liveness, locked_s)
+    }
+
+    /// A decision made while an unlock request is open answers it (its report audited it).
+    fn answer_decision(&mut self, decision: Decision, verdict: Verdict, liveness: Option<f32>, at: Duration) {
+        if self.open.is_some() {
+            let reply = self.unlock_reply(decision, &verdict, liveness, at);
+            self.close_unlock(reply, Some(verdict.score), false);
+        }
+    }
+
+    /// The mode decisions are made in now: the open unlock request's login, else the door's.
+    fn mode(&self) -> Mode {
+        self.open.as_ref().map_or(self.options.mode, |o| Mode::Verify { owner: o.person_id })
     }
 
     /// Runs until the source ends or the device stops.
@@ -232,7 +388,12 @@ impl<'e> Kiosk<'e> {
 
     /// One frame through the pipeline.
     pub fn frame(&mut self, frame: &CapturedFrame) -> Result<(), KioskError> {
+        self.poll_unlock(frame.at);
+        if let Some(o) = self.open.as_mut() {
+            o.first_frame.get_or_insert_with(Instant::now);
+        }
         let settings = self.core.settings();
+        let settings = if self.open.is_some() { settings.for_unlock() } else { settings };
         self.lockout.set_policy(settings.lockout());
         let img = &frame.image;
         let (w, h) = (img.width() as f32, img.height() as f32);
@@ -267,6 +428,9 @@ impl<'e> Kiosk<'e> {
             return Ok(());
         };
         let face = faces[subject];
+        if let Some(o) = self.open.as_mut() {
+            o.saw_face = true;
+        }
         let rect = NormRect { x: face.x1 / w, y: face.y1 / h, w: face.width() / w, h: face.height() / h };
         if matches!(step, Step::New(_)) {
             self.start_track(frame);
@@ -279,6 +443,7 @@ impl<'e> Kiosk<'e> {
                 let track_latency = self.track.as_ref().map_or(Duration::ZERO, |s| s.first_seen.elapsed());
                 let verdict = Verdict { matched: None, score: 0.0 };
                 self.report(frame, Decision::LockedOut, verdict, None, track_latency);
+                self.answer_decision(Decision::LockedOut, verdict, None, frame.at);
             }
             return Ok(());
         }
@@ -307,6 +472,12 @@ impl<'e> Kiosk<'e> {
             t.signature = Some(signature);
         }
         if let Some(issue) = self.options.gate.check(&observation.quality).first() {
+            if let Some(o) = self.open.as_mut() {
+                o.too_dark |= matches!(
+                    issue,
+                    QualityIssue::TooDark { .. } | QualityIssue::LowContrast { .. } | QualityIssue::UnevenLight { .. }
+                );
+            }
             self.show(Screen::Looking { face: Some(rect), guidance: Some(guidance(issue).into()) });
             return Ok(());
         }
@@ -338,7 +509,7 @@ impl<'e> Kiosk<'e> {
         // missing, inference error) shows no life.
         let liveness = settings.liveness.then(|| liveness::visit_score(&track.liveness).unwrap_or(0.0));
         let track_latency = track.first_seen.elapsed();
-        let decision = match (verdict.matched, self.options.mode) {
+        let decision = match (verdict.matched, self.mode()) {
             _ if liveness.is_some_and(|l| l < self.liveness_threshold()) => Decision::SpoofSuspected,
             (Some(_), _) => Decision::Granted,
             (None, Mode::Identify) => Decision::Unknown,
@@ -348,6 +519,7 @@ impl<'e> Kiosk<'e> {
             t.decided = true;
         }
         self.report(frame, decision, verdict, liveness, track_latency);
+        self.answer_decision(decision, verdict, liveness, frame.at);
         Ok(())
     }
 
@@ -389,7 +561,7 @@ impl<'e> Kiosk<'e> {
 
     fn vote(&self, probe: &facegate_engine::Embedding, threshold: f32) -> Vote {
         let gallery = self.core.gallery();
-        let best = match self.options.mode {
+        let best = match self.mode() {
             Mode::Identify => gallery.identify(probe),
             Mode::Verify { owner } => gallery.verify(probe, owner),
         };
@@ -434,6 +606,16 @@ impl<'e> Kiosk<'e> {
             }
             _ => frame.label.clone(),
         };
+        let (kind, detail) = match &self.open {
+            Some(o) => {
+                let reply = self.unlock_reply(decision, &verdict, liveness, frame.at);
+                (
+                    AuditKind::Unlock,
+                    format!("{} {} ({})", o.job.request.login, unlock::outcome(&reply), o.job.request.service),
+                )
+            }
+            None => (kind, detail),
+        };
         let seq = self.core.audit(kind, person, Some(verdict.score), &detail).unwrap_or(0);
         let latency = frame.captured.elapsed();
         let event = MatchEvent {
@@ -460,7 +642,8 @@ impl<'e> Kiosk<'e> {
             }
             Decision::SpoofSuspected => Screen::SpoofSuspected,
         });
-        if decision == Decision::Granted {
+        // An unlock opens a session, not the door.
+        if decision == Decision::Granted && self.open.is_none() {
             if let Some(action) = &self.options.action {
                 let ctx = ActionContext {
                     decision,

@@ -321,6 +321,21 @@ impl Session {
             }
             Request::GetConfig { key } => Frame::response(id, Response::Config(core.settings().get(*key))),
             Request::SetConfig(s) => self.set_config(id, *s),
+            Request::SetLogins { logins } => {
+                let mut inner = core.lock();
+                match inner.store.set_logins(logins.to_vec()) {
+                    Ok(()) => {
+                        let detail = format!("{} login(s) mapped", logins.len());
+                        core.audit_locked(&mut inner, AuditKind::LoginsChanged, None, None, &detail);
+                        Frame::response(id, Response::LoginsStored { count: logins.len() as u16 })
+                    }
+                    Err(e) => err(id, e.code(), &e.to_string()),
+                }
+            }
+            // A face check for a login is for local clients only, whose uid the socket checks.
+            Request::Unlock(_) => {
+                err(id, ErrorCode::Unsupported, "unlock requests are served on the local unlock socket")
+            }
             Request::FetchAudit { since_seq, limit } => {
                 let limit = usize::from(*limit).clamp(1, AUDIT_PAGE_MAX);
                 let inner = core.lock();

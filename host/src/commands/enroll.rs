@@ -33,6 +33,9 @@ pub struct EnrollArgs {
     /// (e.g. a new look); recorded in the registry's history with your user name.
     #[arg(long)]
     pub force: bool,
+    /// The Unix login this person unlocks (local unlock through the PAM module).
+    #[arg(long)]
+    pub login: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -54,6 +57,8 @@ pub struct EnrollReport {
     pub total_templates: u32,
     /// The photos were added although they did not match the person's templates (`--force`).
     pub forced: bool,
+    /// The Unix login mapped to this person (`--login`).
+    pub login: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -183,6 +188,10 @@ pub fn enroll_results(
 }
 
 pub fn run(registry: &mut Registry, engine: &Engine, args: &EnrollArgs) -> Result<EnrollReport> {
+    // A bad login is refused before any photo is looked at.
+    if let Some(login) = &args.login {
+        crate::registry::check_login(login)?;
+    }
     let results = match args.camera {
         Some(index) => camera_capture(engine, index)?,
         None => {
@@ -203,7 +212,11 @@ pub fn run(registry: &mut Registry, engine: &Engine, args: &EnrollArgs) -> Resul
             out
         }
     };
-    let report = enroll_results(registry, engine, &args.name, results, args.force)?;
+    let mut report = enroll_results(registry, engine, &args.name, results, args.force)?;
+    if let Some(login) = &args.login {
+        registry.set_login(&report.person, login).with_context(|| format!("mapping login {login}"))?;
+        report.login = Some(login.clone());
+    }
     print(&report, args.json)?;
     Ok(report)
 }

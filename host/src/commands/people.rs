@@ -21,6 +21,20 @@ pub struct RenameArgs {
     pub new: String,
 }
 
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The enrolled person.
+    pub name: String,
+    /// The Unix login they unlock.
+    pub login: String,
+}
+
+pub fn login(registry: &mut Registry, args: &LoginArgs) -> Result<()> {
+    let id = registry.set_login(&args.name, &args.login).with_context(|| format!("mapping login {}", args.login))?;
+    println!("{} (id {id}) unlocks login {}; run `facegate sync` to update devices", args.name.trim(), args.login);
+    Ok(())
+}
+
 pub fn list(registry: &Registry, args: &ListArgs) -> Result<()> {
     let people = registry.people()?;
     if args.json {

@@ -68,4 +68,8 @@ pub enum RegistryError {
     InvalidSyncRecord(&'static str),
     #[error("{0} ids are exhausted: the next id would not fit in 32 bits")]
     IdsExhausted(&'static str),
+    #[error("invalid login {login:?}: {problem}")]
+    InvalidLogin { login: String, problem: String },
+    #[error("login {login:?} already belongs to person {person_id}")]
+    LoginTaken { login: String, person_id: PersonId },
 }

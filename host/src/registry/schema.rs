@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[&str] = &[
         detail    TEXT    NOT NULL
     ) STRICT;
     CREATE INDEX history_by_person ON history(person_id, id);",
+    // v3: the Unix login each person unlocks (local unlock through the PAM module).
+    "CREATE TABLE logins (
+        login     TEXT    NOT NULL PRIMARY KEY,
+        person_id INTEGER NOT NULL UNIQUE REFERENCES people(id) ON DELETE CASCADE
+    ) STRICT;",
 ];
 
 impl Registry {

@@ -86,6 +86,10 @@ pub fn audit_record() -> impl Strategy<Value = AuditRecord> {
         AuditKind::SyncAborted,
         AuditKind::ConfigChanged,
         AuditKind::AuthFailure,
+        AuditKind::TemplateSetAside,
+        AuditKind::LogRotated,
+        AuditKind::Unlock,
+        AuditKind::LoginsChanged,
     ];
     (
         any::<u64>(),
@@ -174,6 +178,27 @@ pub fn request() -> impl Strategy<Value = Request> {
         proptest::sample::select(ConfigKey::ALL.to_vec()).prop_map(|key| Request::GetConfig { key }),
         setting().prop_map(Request::SetConfig),
         (any::<u64>(), any::<u16>()).prop_map(|(since_seq, limit)| Request::FetchAudit { since_seq, limit }),
+        hvec((any::<u32>(), bstring()).prop_map(|(person_id, login)| LoginEntry { person_id, login }))
+            .prop_map(|logins| Request::SetLogins { logins }),
+        (bstring(), any::<u32>(), bstring()).prop_map(|(login, timeout_ms, service)| Request::Unlock(UnlockRequest {
+            login,
+            timeout_ms,
+            service
+        })),
+    ]
+}
+
+pub fn unlock_reply() -> impl Strategy<Value = UnlockReply> {
+    prop_oneof![
+        (any::<u32>(), float()).prop_map(|(person_id, score)| UnlockReply::Granted { person_id, score }),
+        float().prop_map(|score| UnlockReply::NotRecognised { score }),
+        Just(UnlockReply::NoFace),
+        Just(UnlockReply::TooDark),
+        Just(UnlockReply::NotEnrolled),
+        any::<u32>().prop_map(|seconds_left| UnlockReply::LockedOut { seconds_left }),
+        Just(UnlockReply::Busy),
+        Just(UnlockReply::Timeout),
+        float().prop_map(|liveness| UnlockReply::SpoofSuspected { liveness }),
     ]
 }
 
@@ -195,6 +220,8 @@ pub fn response() -> impl Strategy<Value = Response> {
         (hvec(audit_record()), any::<Option<u64>>())
             .prop_map(|(records, next_seq)| Response::Audit(AuditPage { records, next_seq })),
         (error_code(), bstring()).prop_map(|(code, detail)| Response::Error(ErrorResponse { code, detail })),
+        any::<u16>().prop_map(|count| Response::LoginsStored { count }),
+        unlock_reply().prop_map(Response::Unlock),
     ]
 }
 
@@ -233,7 +260,7 @@ pub fn small_frame() -> impl Strategy<Value = Frame> {
 // Exhaustive matches: adding a variant breaks compilation here until the
 // strategies above (and the golden vectors) are extended.
 
-pub const REQUEST_VARIANTS: usize = 13;
+pub const REQUEST_VARIANTS: usize = 15;
 pub fn request_index(r: &Request) -> usize {
     match r {
         Request::Hello(_) => 0,
@@ -249,10 +276,12 @@ pub fn request_index(r: &Request) -> usize {
         Request::GetConfig { .. } => 10,
         Request::SetConfig(_) => 11,
         Request::FetchAudit { .. } => 12,
+        Request::SetLogins { .. } => 13,
+        Request::Unlock(_) => 14,
     }
 }
 
-pub const RESPONSE_VARIANTS: usize = 13;
+pub const RESPONSE_VARIANTS: usize = 15;
 pub fn response_index(r: &Response) -> usize {
     match r {
         Response::Hello(_) => 0,
@@ -268,6 +297,8 @@ pub fn response_index(r: &Response) -> usize {
         Response::Config(_) => 10,
         Response::Audit(_) => 11,
         Response::Error(_) => 12,
+        Response::LoginsStored { .. } => 13,
+        Response::Unlock(_) => 14,
     }
 }
 

@@ -1,0 +1,87 @@
+//! Unix logins: which enrolled person unlocks which account (one login per person, each login
+//! one person), carried to devices with the sync.
+
+use super::people::find_person_by_name;
+use super::{Registry, RegistryError};
+use facegate_proto::{PersonId, LOGIN_LEN};
+use rusqlite::params;
+
+impl Registry {
+    /// Maps `login` to the person `name` (replacing that person's previous login).
+    pub fn set_login(&mut self, name: &str, login: &str) -> Result<PersonId, RegistryError> {
+        check_login(login)?;
+        let tx = self.write_tx()?;
+        let person =
+            find_person_by_name(&tx, name)?.ok_or_else(|| RegistryError::PersonNotFound(name.trim().into()))?;
+        let owner: Option<PersonId> = tx
+            .query_row("SELECT person_id FROM logins WHERE login = ?1", [login], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+        if let Some(other) = owner.filter(|&o| o != person.id) {
+            return Err(RegistryError::LoginTaken { login: login.to_owned(), person_id: other });
+        }
+        tx.execute("DELETE FROM logins WHERE person_id = ?1", [person.id])?;
+        tx.execute("INSERT INTO logins (login, person_id) VALUES (?1, ?2)", params![login, person.id])?;
+        tx.commit()?;
+        Ok(person.id)
+    }
+
+    /// Every login and its person, by login.
+    pub fn logins(&self) -> Result<Vec<(String, PersonId)>, RegistryError> {
+        let mut stmt = self.conn.prepare("SELECT login, person_id FROM logins ORDER BY login")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// A Unix login as `useradd` accepts it: a lower-case letter or `_` first, then lower-case
+/// letters, digits, `_`, `-` (and a final `$` for machine accounts), at most 32 bytes.
+pub fn check_login(login: &str) -> Result<(), RegistryError> {
+    let bad = |problem: &str| Err(RegistryError::InvalidLogin { login: login.to_owned(), problem: problem.to_owned() });
+    if login.is_empty() || login.len() > LOGIN_LEN {
+        return bad("must be 1 to 32 characters");
+    }
+    let body = login.strip_suffix('$').unwrap_or(login);
+    let mut chars = body.chars();
+    if !chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_') {
+        return bad("must start with a lower-case letter or _");
+    }
+    if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
+        return bad("may hold only lower-case letters, digits, _ and -");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_are_checked_like_useradd_does() {
+        for ok in ["alice", "_svc", "bob-2", "host$", "a"] {
+            assert!(check_login(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Alice", "1abc", "a b", "a/b", &"x".repeat(33), "al;ice"] {
+            assert!(check_login(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn one_login_per_person_and_one_person_per_login() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut reg = Registry::open(&dir.path().join("r.sqlite3")).expect("registry");
+        let alice = reg.add_person("Alice").expect("alice").id;
+        let bob = reg.add_person("Bob").expect("bob").id;
+        assert_eq!(reg.set_login("alice", "alice").expect("set"), alice);
+        assert!(
+            matches!(reg.set_login("Bob", "alice"), Err(RegistryError::LoginTaken { person_id, .. }) if person_id == alice)
+        );
+        reg.set_login("Alice", "al").expect("change");
+        reg.set_login("Bob", "alice").expect("free now");
+        assert_eq!(reg.logins().expect("logins"), vec![("al".to_owned(), alice), ("alice".to_owned(), bob)]);
+        assert!(matches!(reg.set_login("Carol", "carol"), Err(RegistryError::PersonNotFound(_))));
+        // Removing a person removes their login.
+        reg.remove_person("Bob").expect("remove");
+        assert_eq!(reg.logins().expect("logins"), vec![("al".to_owned(), alice)]);
+    }
+}
