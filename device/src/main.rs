@@ -270,7 +270,8 @@ fn run(args: RunArgs) -> Result<()> {
         Some(path) => {
             let group = config.unlock_group.as_deref().map(unlock::group_id).transpose()?;
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            threads.push(unlock::spawn(path, unlock::Allowed { group }, tx, core.clone())?);
+            // Not joined at shutdown: it blocks in accept, and the process's exit ends it.
+            drop(unlock::spawn(path, unlock::Allowed { group }, tx, core.clone())?);
             println!("facegate-device: unlock socket {}", path.display());
             Some(rx)
         }
@@ -332,6 +333,11 @@ fn run(args: RunArgs) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     tracing::info!("shutting down");
+    if let Some(path) = &config.unlock_socket {
+        // A dead socket left behind would make clients wait for a connect error instead of
+        // finding no file.
+        let _ = std::fs::remove_file(path);
+    }
     for t in threads {
         let _ = t.join();
     }

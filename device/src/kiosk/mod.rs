@@ -472,16 +472,24 @@ impl<'e> Kiosk<'e> {
             t.signature = Some(signature);
         }
         if let Some(issue) = self.options.gate.check(&observation.quality).first() {
+            let dark = matches!(
+                issue,
+                QualityIssue::TooDark { .. } | QualityIssue::LowContrast { .. } | QualityIssue::UnevenLight { .. }
+            );
             if let Some(o) = self.open.as_mut() {
-                o.too_dark |= matches!(
-                    issue,
-                    QualityIssue::TooDark { .. } | QualityIssue::LowContrast { .. } | QualityIssue::UnevenLight { .. }
-                );
+                o.too_dark |= dark;
+                o.dark_run = if dark { o.dark_run + 1 } else { 0 };
+                if o.dark_run >= unlock::DARK_FRAMES {
+                    self.close_unlock(UnlockReply::TooDark, None, true);
+                }
             }
             self.show(Screen::Looking { face: Some(rect), guidance: Some(guidance(issue).into()) });
             return Ok(());
         }
         self.show(Screen::Looking { face: Some(rect), guidance: None });
+        if let Some(o) = self.open.as_mut() {
+            o.dark_run = 0;
+        }
         if settings.liveness {
             if let Some(net) = &self.liveness {
                 match net.score(img, &face) {

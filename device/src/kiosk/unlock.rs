@@ -5,6 +5,10 @@ use facegate_proto::{Decision, PersonId, UnlockReply, UnlockRequest};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
+/// Consecutive frames refused for light after which an unlock is answered "too dark" at once
+/// (about a second of camera): nobody should wait out the timeout in the dark.
+pub const DARK_FRAMES: u32 = 15;
+
 /// A request handed from the unlock socket to the loop, with the way back.
 #[derive(Debug)]
 pub struct UnlockJob {
@@ -22,13 +26,15 @@ pub struct OpenUnlock {
     pub saw_face: bool,
     /// A face was refused by the gate for light (too dark, low contrast, lit from one side).
     pub too_dark: bool,
+    /// Frames in a row refused for light.
+    pub dark_run: u32,
     pub first_frame: Option<Instant>,
 }
 
 impl OpenUnlock {
     pub fn new(job: UnlockJob, person_id: PersonId) -> OpenUnlock {
         let deadline = job.received + std::time::Duration::from_millis(u64::from(job.request.timeout_ms));
-        OpenUnlock { job, person_id, deadline, saw_face: false, too_dark: false, first_frame: None }
+        OpenUnlock { job, person_id, deadline, saw_face: false, too_dark: false, dark_run: 0, first_frame: None }
     }
 
     /// The answer when time runs out without a decision.
