@@ -207,3 +207,50 @@ fn the_appearance_signature_separates_people_but_not_frames_of_one_face() {
     // between visitors; they must be rare.
     assert!(confusable * 50 <= different.len(), "{confusable} of {}", different.len());
 }
+
+#[test]
+fn the_door_serves_an_unlock_request_for_the_login_in_front_of_it() {
+    use facegate_device::kiosk::unlock::UnlockJob;
+    use facegate_proto::{LoginEntry, UnlockReply, UnlockRequest};
+    use std::sync::mpsc;
+    let Some(rig) = rig(Settings { consensus_required: 1, consensus_window: 1, ..Settings::default() }, 3) else {
+        return;
+    };
+    // Person 2 unlocks login "bob"; "carol" is nobody's.
+    rig.core.lock().store.set_logins(vec![LoginEntry { person_id: 2, login: bounded_str("bob") }]).expect("logins");
+    let (tx, rx) = mpsc::sync_channel(4);
+    let ask = |login: &str| {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let request = UnlockRequest { login: bounded_str(login), timeout_ms: 20_000, service: bounded_str("test") };
+        tx.send(UnlockJob { request, reply, received: std::time::Instant::now() }).expect("queue");
+        answer
+    };
+    let (carol, bob, again) = (ask("carol"), ask("bob"), ask("bob"));
+    // A stranger first (the door would say unknown; for bob's unlock it is not bob), then bob.
+    let mut frames = vec![photo(&rig, 5, 0), blank(), blank(), blank()];
+    frames.extend([photo(&rig, 1, 1), photo(&rig, 1, 1)]);
+    let n = frames.len() as u64;
+    let source = SyntheticSource::new(n, Duration::from_millis(100), move |i| frames[i as usize].clone());
+    Kiosk::new(&rig.engine, rig.core.clone(), kiosk::default_options(), None)
+        .expect("kiosk")
+        .with_unlock(rx)
+        .run(Box::new(source))
+        .expect("run");
+    assert_eq!(carol.try_recv(), Ok(UnlockReply::NotEnrolled));
+    assert!(matches!(bob.try_recv(), Ok(UnlockReply::NotRecognised { .. })), "the stranger answered bob's request");
+    assert_eq!(again.try_recv(), Ok(UnlockReply::Busy));
+    // Asked again with bob at the door: granted, as the door's one decision.
+    let (tx, rx) = mpsc::sync_channel(1);
+    let (reply, answer) = mpsc::sync_channel(1);
+    let request = UnlockRequest { login: bounded_str("bob"), timeout_ms: 20_000, service: bounded_str("test") };
+    tx.send(UnlockJob { request, reply, received: std::time::Instant::now() }).expect("queue");
+    let frames = [photo(&rig, 1, 1), photo(&rig, 1, 1)];
+    let source = SyntheticSource::new(2, Duration::from_millis(100), move |i| frames[i as usize].clone());
+    let stats = Kiosk::new(&rig.engine, rig.core.clone(), kiosk::default_options(), None)
+        .expect("kiosk")
+        .with_unlock(rx)
+        .run(Box::new(source))
+        .expect("run");
+    assert!(matches!(answer.try_recv(), Ok(UnlockReply::Granted { person_id: 2, .. })));
+    assert_eq!(decisions(&stats), vec![(Decision::Granted, Some(2))]);
+}
