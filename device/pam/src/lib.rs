@@ -56,56 +56,23 @@ pub extern "C" fn pam_sm_authenticate(
     guard(|| authenticate(pamh, flags, argc, argv))
 }
 
-/// No credentials to set: a face is not a secret that other modules could use.
-#[no_mangle]
-pub extern "C" fn pam_sm_setcred(
-    _pamh: *mut c_void,
-    _flags: c_int,
-    _argc: c_int,
-    _argv: *const *const c_char,
-) -> c_int {
-    guard(|| PAM_IGNORE)
+/// The entry points with nothing to do: a face is not a credential other modules could use,
+/// and accounts, sessions and passwords are not this module's business. Guarded all the same.
+macro_rules! ignored {
+    ($($name:ident),*) => {$(
+        #[no_mangle]
+        pub extern "C" fn $name(
+            _pamh: *mut c_void,
+            _flags: c_int,
+            _argc: c_int,
+            _argv: *const *const c_char,
+        ) -> c_int {
+            guard(|| PAM_IGNORE)
+        }
+    )*};
 }
 
-#[no_mangle]
-pub extern "C" fn pam_sm_acct_mgmt(
-    _pamh: *mut c_void,
-    _flags: c_int,
-    _argc: c_int,
-    _argv: *const *const c_char,
-) -> c_int {
-    guard(|| PAM_IGNORE)
-}
-
-#[no_mangle]
-pub extern "C" fn pam_sm_open_session(
-    _pamh: *mut c_void,
-    _flags: c_int,
-    _argc: c_int,
-    _argv: *const *const c_char,
-) -> c_int {
-    guard(|| PAM_IGNORE)
-}
-
-#[no_mangle]
-pub extern "C" fn pam_sm_close_session(
-    _pamh: *mut c_void,
-    _flags: c_int,
-    _argc: c_int,
-    _argv: *const *const c_char,
-) -> c_int {
-    guard(|| PAM_IGNORE)
-}
-
-#[no_mangle]
-pub extern "C" fn pam_sm_chauthtok(
-    _pamh: *mut c_void,
-    _flags: c_int,
-    _argc: c_int,
-    _argv: *const *const c_char,
-) -> c_int {
-    guard(|| PAM_IGNORE)
-}
+ignored!(pam_sm_setcred, pam_sm_acct_mgmt, pam_sm_open_session, pam_sm_close_session, pam_sm_chauthtok);
 
 /// Runs an entry point's body; a panic becomes PAM_IGNORE so it never unwinds into C and
 /// the rest of the stack (the password) still decides.
