@@ -718,6 +718,54 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_store_opens_without_logins_and_is_written_back_as_version_2() {
+        let (_tmp, dir, mut store) = fresh();
+        store.upsert(template(1, 1)).unwrap();
+        store.set_pairing_key([7; 32]).unwrap();
+        // The same state as a build of format 1 wrote it: no logins, version 1 in the header
+        // and in the authenticated data.
+        #[derive(Serialize)]
+        struct V1<'a> {
+            generation: u64,
+            model_id: &'a str,
+            templates: &'a [Template],
+            pairing_key: Option<Key>,
+            settings: &'a [Setting],
+        }
+        let st = &store.state;
+        let v1 = V1 {
+            generation: st.generation,
+            model_id: &st.model_id,
+            templates: &st.templates,
+            pairing_key: st.pairing_key,
+            settings: &st.settings,
+        };
+        let plain = postcard::to_allocvec(&v1).unwrap();
+        let mut aad = [0u8; AAD_LEN];
+        aad[..MAGIC.len()].copy_from_slice(&MAGIC);
+        aad[MAGIC.len()..].copy_from_slice(&1u16.to_le_bytes());
+        let nonce = [3u8; AEAD_NONCE_LEN];
+        let ct = store.cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &aad }).unwrap();
+        let mut bytes = aad.to_vec();
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(&CRC32.checksum(&ct).to_le_bytes());
+        bytes.extend_from_slice(&ct);
+        drop(store);
+        fs::write(store_file(&dir), &bytes).unwrap();
+
+        let mut store = TemplateStore::open(&dir, MODEL).unwrap();
+        assert_eq!(store.templates(), &[template(1, 1)]);
+        assert_eq!(store.pairing_key(), Some(&[7; 32]));
+        assert!(store.logins().is_empty());
+        let alice = LoginEntry { person_id: 1, login: facegate_proto::bounded_str("alice") };
+        store.set_logins(vec![alice.clone()]).unwrap();
+        drop(store);
+        let bytes = fs::read(store_file(&dir)).unwrap();
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), FORMAT_VERSION);
+        assert_eq!(TemplateStore::open(&dir, MODEL).unwrap().logins(), &[alice]);
+    }
+
+    #[test]
     fn generation_counts_template_changes_only() {
         let (_tmp, _dir, mut store) = fresh();
         assert_eq!(store.upsert(template(1, 1)).unwrap(), 1);
