@@ -2,7 +2,7 @@
 //! them): the measured error rates of the shipped check, the configuration it was chosen by,
 //! and a real device refusing a print of an enrolled person.
 
-use crate::util::{data_dir, facegate, path_str, run_ok, DeviceProcess};
+use crate::util::{data_dir, facegate, missing, path_str, run_ok, DeviceProcess};
 use facegate_device::audit_log::AuditLog;
 use facegate_engine::liveness::LivenessConfig;
 use facegate_engine::{Engine, EngineConfig};
@@ -16,12 +16,7 @@ fn nuaa(test: &str) -> Option<PathBuf> {
     if dir.join("live").is_dir() && dir.join("print_attack").is_dir() {
         return Some(dir);
     }
-    let msg = format!("{test}: {} with live/ and print_attack/ not found", dir.display());
-    if std::env::var("FACEGATE_REQUIRE_DATA").is_ok_and(|v| v == "1") {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED {msg}");
-    None
+    missing(format!("{test}: {} with live/ and print_attack/ not found", dir.display()))
 }
 
 fn eval(engine: &Engine, root: &Path, fit_out: Option<PathBuf>) -> LivenessReport {

@@ -3,7 +3,7 @@
 //! `facegate-device` serving its unlock socket with the camera opened per request (a folder of
 //! frames, refilled between cases). Prints the time to answer of every case.
 
-use crate::util::{binary, data_dir, facegate, lfw_people, path_str, run_ok, DeviceProcess};
+use crate::util::{binary, data_dir, facegate, lfw_people, missing, path_str, run_ok, DeviceProcess};
 use facegate_device::audit_log::AuditLog;
 use facegate_proto::AuditKind;
 use std::path::{Path, PathBuf};
@@ -19,14 +19,7 @@ fn pam_tools(test: &str) -> Option<PathBuf> {
     let pamtester = Command::new("pamtester").arg("--version").output().is_ok();
     match wrapper {
         Some(w) if pamtester => Some(w),
-        _ => {
-            let msg = format!("{test}: pamtester and libpam-wrapper are needed (apt install pamtester libpam-wrapper)");
-            if std::env::var("FACEGATE_REQUIRE_DATA").is_ok_and(|v| v == "1") {
-                panic!("{msg}");
-            }
-            eprintln!("SKIPPED {msg}");
-            None
-        }
+        _ => missing(format!("{test}: pamtester and libpam-wrapper are needed (apt install pamtester libpam-wrapper)")),
     }
 }
 
