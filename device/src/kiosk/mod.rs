@@ -87,12 +87,17 @@ pub enum KioskError {
     Core(#[from] crate::state::CoreError),
 }
 
-/// Short guidance for the screen.
 /// Sends `reply` to whoever asked; one that gave up waiting is not an error.
 fn answer(job: &UnlockJob, reply: UnlockReply) {
     let _ = job.reply.try_send(reply);
 }
 
+/// Whole seconds left, rounded up (the screen and the unlock answer count down from it).
+fn secs_left(d: Duration) -> u32 {
+    d.as_secs() as u32 + 1
+}
+
+/// Short guidance for the screen.
 fn guidance(issue: &QualityIssue) -> &'static str {
     match issue {
         QualityIssue::TooSmall { .. } => "Move closer",
@@ -243,26 +248,20 @@ impl<'e> Kiosk<'e> {
             answer(&job, UnlockReply::Busy);
             return;
         }
-        let login = job.request.login.clone();
-        let immediate = match self.core.person_for_login(&login) {
-            None => Some(UnlockReply::NotEnrolled),
-            Some(_) if self.lockout.remaining(at).is_some() => {
-                let left = self.lockout.remaining(at).unwrap_or_default();
-                Some(UnlockReply::LockedOut { seconds_left: left.as_secs() as u32 + 1 })
-            }
-            Some(person) => {
+        let reply = match (self.core.person_for_login(&job.request.login), self.lockout.remaining(at)) {
+            (None, _) => UnlockReply::NotEnrolled,
+            (Some(_), Some(left)) => UnlockReply::LockedOut { seconds_left: secs_left(left) },
+            (Some(person), None) => {
+                tracing::info!(login = %job.request.login, "unlock request");
                 self.open = Some(OpenUnlock::new(job, person));
                 // A face already decided for the door is decided again, for this login.
                 self.tracker = Tracker::new(self.options.max_missed);
                 self.track = None;
-                tracing::info!(login = %login, "unlock request");
                 return;
             }
         };
-        if let Some(reply) = immediate {
-            self.audit_unlock(&job, &reply, None);
-            answer(&job, reply);
-        }
+        self.audit_unlock(&job, &reply, None);
+        answer(&job, reply);
     }
 
     /// Answers the open request; `audit` unless the decision's report already did.
@@ -285,22 +284,7 @@ impl<'e> Kiosk<'e> {
             UnlockReply::Granted { person_id, .. } => Some(*person_id),
             _ => self.open.as_ref().map(|o| o.person_id),
         };
-        let detail = format!("{} {} ({})", job.request.login, unlock::outcome(reply), job.request.service);
-        self.core.audit(AuditKind::Unlock, person, score, &detail);
-    }
-
-    fn unlock_reply(&self, decision: Decision, verdict: &Verdict, liveness: Option<f32>, at: Duration) -> UnlockReply {
-        let person = self.open.as_ref().map_or(0, |o| o.person_id);
-        let locked_s = self.lockout.remaining(at).map_or(0, |d| d.as_secs() as u32 + 1);
-        unlock::reply_for(decision, person, verdict.score, liveness, locked_s)
-    }
-
-    /// A decision made while an unlock request is open answers it (its report audited it).
-    fn answer_decision(&mut self, decision: Decision, verdict: Verdict, liveness: Option<f32>, at: Duration) {
-        if self.open.is_some() {
-            let reply = self.unlock_reply(decision, &verdict, liveness, at);
-            self.close_unlock(reply, Some(verdict.score), false);
-        }
+        self.core.audit(AuditKind::Unlock, person, score, &unlock::audit_detail(&job.request, reply));
     }
 
     /// The mode decisions are made in now: the open unlock request's login, else the door's.
@@ -411,7 +395,7 @@ impl<'e> Kiosk<'e> {
                 self.track = None;
                 let lockout = self.lockout.remaining(frame.at);
                 let idle = match (lockout, self.core.sync_progress(), self.core.pairing_seconds_left()) {
-                    (Some(left), _, _) => Screen::LockedOut { remaining_secs: left.as_secs() as u32 + 1 },
+                    (Some(left), _, _) => Screen::LockedOut { remaining_secs: secs_left(left) },
                     // In 10% steps: one new screen per step, not one per frame.
                     (None, Some((received, total)), _) => {
                         Screen::Syncing { received: received * 10 / total.max(1) * total.max(1) / 10, total }
@@ -437,13 +421,12 @@ impl<'e> Kiosk<'e> {
         }
         // Locked out: one refusal per visitor, nothing embedded.
         if let Some(left) = self.lockout.remaining(frame.at) {
-            self.show(Screen::LockedOut { remaining_secs: left.as_secs() as u32 + 1 });
+            self.show(Screen::LockedOut { remaining_secs: secs_left(left) });
             if let Some(t) = self.tracker.current_mut().filter(|t| !t.decided) {
                 t.decided = true;
                 let track_latency = self.track.as_ref().map_or(Duration::ZERO, |s| s.first_seen.elapsed());
                 let verdict = Verdict { matched: None, score: 0.0 };
                 self.report(frame, Decision::LockedOut, verdict, None, track_latency);
-                self.answer_decision(Decision::LockedOut, verdict, None, frame.at);
             }
             return Ok(());
         }
@@ -527,18 +510,17 @@ impl<'e> Kiosk<'e> {
             t.decided = true;
         }
         self.report(frame, decision, verdict, liveness, track_latency);
-        self.answer_decision(decision, verdict, liveness, frame.at);
         Ok(())
     }
 
-    /// The cosine threshold for the gallery as it is now (a sync changes the number of
-    /// templates, so an FPIR's per-comparison threshold); logged whenever it changes.
     /// The live probability a visit must reach: the configured one, else the one chosen with
     /// the networks on development data.
     fn liveness_threshold(&self) -> f32 {
         self.options.liveness_threshold.or(self.liveness.as_ref().map(|l| l.threshold)).unwrap_or(1.0)
     }
 
+    /// The cosine threshold for the gallery as it is now (a sync changes the number of
+    /// templates, so an FPIR's per-comparison threshold); logged whenever it changes.
     fn threshold(&mut self, settings: &Settings) -> Result<f32, KioskError> {
         let templates = self.core.gallery().len();
         let t = settings.effective_threshold(self.core.calibration.as_ref(), templates)?;
@@ -584,7 +566,8 @@ impl<'e> Kiosk<'e> {
         }
     }
 
-    /// Reports a decision everywhere it must go.
+    /// Reports a decision everywhere it must go; while an unlock request is open, the decision
+    /// is its answer (audited as the unlock, and no door action).
     fn report(
         &mut self,
         frame: &CapturedFrame,
@@ -614,16 +597,15 @@ impl<'e> Kiosk<'e> {
             }
             _ => frame.label.clone(),
         };
-        let (kind, detail) = match &self.open {
-            Some(o) => {
-                let reply = self.unlock_reply(decision, &verdict, liveness, frame.at);
-                (
-                    AuditKind::Unlock,
-                    format!("{} {} ({})", o.job.request.login, unlock::outcome(&reply), o.job.request.service),
-                )
-            }
+        let unlock = self.open.as_ref().map(|o| {
+            let locked_s = self.lockout.remaining(frame.at).map_or(0, secs_left);
+            (unlock::reply_for(decision, o.person_id, verdict.score, liveness, locked_s), &o.job.request)
+        });
+        let (kind, detail) = match &unlock {
+            Some((reply, request)) => (AuditKind::Unlock, unlock::audit_detail(request, reply)),
             None => (kind, detail),
         };
+        let unlock_reply = unlock.map(|(reply, _)| reply);
         let seq = self.core.audit(kind, person, Some(verdict.score), &detail).unwrap_or(0);
         let latency = frame.captured.elapsed();
         let event = MatchEvent {
@@ -646,12 +628,12 @@ impl<'e> Kiosk<'e> {
             Decision::Unknown => Screen::Unknown,
             Decision::LockedOut => {
                 let left = self.lockout.remaining(frame.at).unwrap_or_default();
-                Screen::LockedOut { remaining_secs: left.as_secs() as u32 + 1 }
+                Screen::LockedOut { remaining_secs: secs_left(left) }
             }
             Decision::SpoofSuspected => Screen::SpoofSuspected,
         });
         // An unlock opens a session, not the door.
-        if decision == Decision::Granted && self.open.is_none() {
+        if decision == Decision::Granted && unlock_reply.is_none() {
             if let Some(action) = &self.options.action {
                 let ctx = ActionContext {
                     decision,
@@ -681,6 +663,9 @@ impl<'e> Kiosk<'e> {
             latency,
             track_latency,
         });
+        if let Some(reply) = unlock_reply {
+            self.close_unlock(reply, Some(verdict.score), false);
+        }
     }
 }
 

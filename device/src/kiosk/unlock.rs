@@ -63,6 +63,11 @@ pub fn reply_for(
     }
 }
 
+/// The audit record's detail: "alice granted (sudo)".
+pub fn audit_detail(request: &UnlockRequest, reply: &UnlockReply) -> String {
+    format!("{} {} ({})", request.login, outcome(reply), request.service)
+}
+
 /// Short outcome name for the audit log.
 pub fn outcome(reply: &UnlockReply) -> &'static str {
     match reply {

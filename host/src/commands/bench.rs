@@ -119,6 +119,7 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
     // depthwise/PReLU/softmax operators buy (see engine::kernels).
     let tract_engine = Engine::load(&EngineConfig { flip: false, kernels: Kernels::Tract, ..config.clone() })?;
     let mut tract_only = stage_times(&tract_engine, &images, args.runs)?;
+    let liveness = liveness_cost(&engine, &tract_engine, &images, args.runs)?;
     drop(tract_engine);
 
     // Every embedding variant in the manifest, on the same crops.
@@ -169,7 +170,6 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
     drop(g100k);
 
     let search = search_cost(config, &images, args.runs)?;
-    let liveness = liveness_cost(&engine, config, &images, args.runs)?;
 
     let mut own = own;
     let (pipeline, pipeline_p95) = stats(&mut own.pipeline);
@@ -240,7 +240,7 @@ fn search_cost(config: &EngineConfig, faces: &[image::RgbImage], runs: usize) ->
 
 /// The shipped liveness check per face (models/liveness.toml), with our operators and with
 /// tract's alone, in the same run.
-fn liveness_cost(engine: &Engine, config: &EngineConfig, images: &[image::RgbImage], runs: usize) -> Result<Value> {
+fn liveness_cost(engine: &Engine, tract_engine: &Engine, images: &[image::RgbImage], runs: usize) -> Result<Value> {
     let faces: Vec<(usize, FaceBox)> = images
         .iter()
         .enumerate()
@@ -249,9 +249,8 @@ fn liveness_cost(engine: &Engine, config: &EngineConfig, images: &[image::RgbIma
     if faces.is_empty() {
         bail!("no face found in the bench images");
     }
-    let tract_engine = Engine::load(&EngineConfig { flip: false, kernels: Kernels::Tract, ..config.clone() })?;
     let mut out = Map::new();
-    for (key, e) in [("ms", engine), ("tract_only_ms", &tract_engine)] {
+    for (key, e) in [("ms", engine), ("tract_only_ms", tract_engine)] {
         let check = e.load_liveness()?;
         out.insert("nets".into(), json!(check.name()));
         for (i, face) in faces.iter().take(3) {

@@ -131,17 +131,20 @@ pub fn run(engine: &Engine, args: &EvalLivenessArgs) -> Result<LivenessReport> {
     if !samples.iter().any(|s| s.kind == BONA_FIDE) || !samples.iter().any(|s| s.kind != BONA_FIDE) {
         bail!("{} needs a {BONA_FIDE}/ folder and at least one attack folder beside it", args.root.display());
     }
-    let config_path = engine.manifest.dir.join(LivenessConfig::FILE);
-    let config = || LivenessConfig::load(&config_path).context("the liveness configuration (or pass --nets)");
-    let nets: Vec<String> = match (&args.fit_out, args.nets.is_empty()) {
+    // The shipped configuration, read once, when networks or threshold are not given.
+    let shipped = (args.fit_out.is_none() && (args.nets.is_empty() || args.threshold.is_none()))
+        .then(|| LivenessConfig::load(&engine.manifest.dir.join(LivenessConfig::FILE)))
+        .transpose()
+        .context("the liveness configuration (or pass --nets and --threshold)")?;
+    let nets: Vec<String> = match (&args.fit_out, &shipped) {
         (Some(_), _) => CANDIDATES
             .iter()
             .flat_map(|c| c.iter().map(|n| n.to_string()))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect(),
-        (None, false) => args.nets.clone(),
-        (None, true) => config()?.models,
+        (None, Some(c)) if args.nets.is_empty() => c.models.clone(),
+        (None, _) => args.nets.clone(),
     };
     let scored = score(engine, args, &samples, &nets)?;
     let images = samples.len();
@@ -192,10 +195,7 @@ pub fn run(engine: &Engine, args: &EvalLivenessArgs) -> Result<LivenessReport> {
             (fit.chosen.clone(), fit.threshold, Some(fit))
         }
         None => {
-            let threshold = match args.threshold {
-                Some(t) => t,
-                None => config()?.threshold,
-            };
+            let threshold = args.threshold.or(shipped.map(|c| c.threshold)).unwrap_or_default();
             (nets.clone(), threshold, None)
         }
     };
