@@ -31,16 +31,16 @@ use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
-use facegate_proto::{ErrorCode, Key, LoginEntry, Setting, Template, TemplateId, KEY_LEN};
+use facegate_proto::{CardEntry, ErrorCode, Key, LoginEntry, Setting, Template, TemplateId, KEY_LEN};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 /// First bytes of `store.fgs`.
 pub const MAGIC: [u8; 8] = *b"FGSTORE1";
-/// Version of the file layout and of the postcard encoding of [`DeviceState`]. Version 1
-/// (without logins) is still read.
-pub const FORMAT_VERSION: u16 = 2;
+/// Version of the file layout and of the postcard encoding of [`DeviceState`]. Versions 1
+/// (without logins) and 2 (without cards) are still read.
+pub const FORMAT_VERSION: u16 = 3;
 
 const STORE_FILE: &str = "store.fgs";
 const STORE_TMP: &str = "store.fgs.tmp";
@@ -71,6 +71,10 @@ pub struct DeviceState {
     pub settings: Vec<Setting>,
     /// Which person each Unix login is, for local unlock (format version 2).
     pub logins: Vec<LoginEntry>,
+    /// The card each person's grant is reported as to an access-control panel (version 3).
+    pub cards: Vec<CardEntry>,
+    /// The OSDP secure-channel base key a panel set (install mode), if any (version 3).
+    pub panel_key: Option<[u8; 16]>,
 }
 
 /// [`DeviceState`] as format version 1 wrote it.
@@ -86,7 +90,34 @@ struct DeviceStateV1 {
 impl From<DeviceStateV1> for DeviceState {
     fn from(v: DeviceStateV1) -> DeviceState {
         let DeviceStateV1 { generation, model_id, templates, pairing_key, settings } = v;
-        DeviceState { generation, model_id, templates, pairing_key, settings, logins: Vec::new() }
+        DeviceStateV2 { generation, model_id, templates, pairing_key, settings, logins: Vec::new() }.into()
+    }
+}
+
+/// [`DeviceState`] as format version 2 wrote it.
+#[derive(Deserialize)]
+struct DeviceStateV2 {
+    generation: u64,
+    model_id: String,
+    templates: Vec<Template>,
+    pairing_key: Option<Key>,
+    settings: Vec<Setting>,
+    logins: Vec<LoginEntry>,
+}
+
+impl From<DeviceStateV2> for DeviceState {
+    fn from(v: DeviceStateV2) -> DeviceState {
+        let DeviceStateV2 { generation, model_id, templates, pairing_key, settings, logins } = v;
+        DeviceState {
+            generation,
+            model_id,
+            templates,
+            pairing_key,
+            settings,
+            logins,
+            cards: Vec::new(),
+            panel_key: None,
+        }
     }
 }
 
@@ -100,6 +131,8 @@ impl fmt::Debug for DeviceState {
             .field("paired", &self.pairing_key.is_some())
             .field("settings", &self.settings)
             .field("logins", &self.logins.len())
+            .field("cards", &self.cards.len())
+            .field("panel_key", &self.panel_key.is_some())
             .finish()
     }
 }
@@ -273,6 +306,8 @@ impl TemplateStore {
             pairing_key: None,
             settings: Vec::new(),
             logins: Vec::new(),
+            cards: Vec::new(),
+            panel_key: None,
         };
         write_atomic(dir, &seal(&cipher, &state)?)?;
         fs::rename(&key_tmp, &key_path).map_err(io_err("rename", &key_tmp))?;
@@ -383,6 +418,8 @@ impl TemplateStore {
             pairing_key: self.state.pairing_key,
             settings: self.state.settings.clone(),
             logins: self.state.logins.clone(),
+            cards: self.state.cards.clone(),
+            panel_key: self.state.panel_key,
         };
         self.commit(next)?;
         Ok(self.state.generation)
@@ -403,6 +440,28 @@ impl TemplateStore {
     pub fn set_logins(&mut self, logins: Vec<LoginEntry>) -> Result<(), StoreError> {
         let mut next = self.state.clone();
         next.logins = logins;
+        self.commit(next)
+    }
+
+    pub fn cards(&self) -> &[CardEntry] {
+        &self.state.cards
+    }
+
+    /// Replaces the card map (the generation does not change: templates did not).
+    pub fn set_cards(&mut self, cards: Vec<CardEntry>) -> Result<(), StoreError> {
+        let mut next = self.state.clone();
+        next.cards = cards;
+        self.commit(next)
+    }
+
+    pub fn panel_key(&self) -> Option<[u8; 16]> {
+        self.state.panel_key
+    }
+
+    /// Keeps the secure-channel key a panel set, sealed with the rest of the store.
+    pub fn set_panel_key(&mut self, key: [u8; 16]) -> Result<(), StoreError> {
+        let mut next = self.state.clone();
+        next.panel_key = Some(key);
         self.commit(next)
     }
 
@@ -496,8 +555,8 @@ fn open_sealed(cipher: &ChaCha20Poly1305, path: &Path, bytes: &[u8]) -> Result<D
     let (nonce, rest) = rest.split_at(AEAD_NONCE_LEN);
     let (crc, ct) = rest.split_at(4);
     let version = u16::from_le_bytes([aad[8], aad[9]]);
-    if version != FORMAT_VERSION && version != 1 {
-        return Err(format(format!("format version {version}, this build reads 1 and {FORMAT_VERSION}")));
+    if !(1..=FORMAT_VERSION).contains(&version) {
+        return Err(format(format!("format version {version}, this build reads 1 to {FORMAT_VERSION}")));
     }
     if CRC32.checksum(ct).to_le_bytes() != crc {
         return Err(corrupt("checksum mismatch: bit rot or a torn file"));
@@ -507,6 +566,7 @@ fn open_sealed(cipher: &ChaCha20Poly1305, path: &Path, bytes: &[u8]) -> Result<D
         .map_err(|_| StoreError::Tampered { path: path.to_path_buf() })?;
     let decoded = match version {
         1 => postcard::take_from_bytes::<DeviceStateV1>(&plain).map(|(s, rest)| (DeviceState::from(s), rest)),
+        2 => postcard::take_from_bytes::<DeviceStateV2>(&plain).map(|(s, rest)| (DeviceState::from(s), rest)),
         _ => postcard::take_from_bytes::<DeviceState>(&plain),
     };
     match decoded {
@@ -709,16 +769,20 @@ mod tests {
         store.set_pairing_key([7; 32]).unwrap();
         store.set_setting(Setting::Liveness(true)).unwrap();
         store.set_setting(Setting::Threshold(Threshold::Cosine(0.4))).unwrap();
+        let card = CardEntry { person_id: 1, card: facegate_proto::CardFormat::H10301.encode(12, 3456).unwrap() };
+        store.set_cards(vec![card.clone()]).unwrap();
+        store.set_panel_key([9; 16]).unwrap();
         drop(store);
         let store = TemplateStore::open(&dir, MODEL).unwrap();
         assert_eq!(store.generation(), 2);
+        assert_eq!((store.cards(), store.panel_key()), (&[card][..], Some([9; 16])));
         assert_eq!(store.templates(), &[template(1, 1), template(2, 2)]);
         assert_eq!(store.pairing_key(), Some(&[7; 32]));
         assert_eq!(store.settings(), &[Setting::Liveness(true), Setting::Threshold(Threshold::Cosine(0.4))]);
     }
 
     #[test]
-    fn a_version_1_store_opens_without_logins_and_is_written_back_as_version_2() {
+    fn a_version_1_store_opens_without_logins_or_cards_and_is_written_back_in_the_current_format() {
         let (_tmp, dir, mut store) = fresh();
         store.upsert(template(1, 1)).unwrap();
         store.set_pairing_key([7; 32]).unwrap();
@@ -757,6 +821,7 @@ mod tests {
         assert_eq!(store.templates(), &[template(1, 1)]);
         assert_eq!(store.pairing_key(), Some(&[7; 32]));
         assert!(store.logins().is_empty());
+        assert!(store.cards().is_empty() && store.panel_key().is_none());
         let alice = LoginEntry { person_id: 1, login: facegate_proto::bounded_str("alice") };
         store.set_logins(vec![alice.clone()]).unwrap();
         drop(store);

@@ -53,6 +53,8 @@ enum Command {
     Rename(commands::people::RenameArgs),
     /// Map an enrolled person to the Unix login they unlock (local unlock, PAM).
     Login(commands::people::LoginArgs),
+    /// Give an enrolled person the card a door reports to its access-control panel (OSDP).
+    Card(commands::card::CardArgs),
     /// Bring devices to the registry's set of templates (atomic on each device).
     #[command(
         after_help = "Example:\n  facegate sync                      # every paired device\n  facegate sync --device tcp:10.0.0.7:7700"
@@ -183,6 +185,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Remove(args) => commands::people::remove(&mut open_registry(cli)?, args)?,
         Command::Rename(args) => commands::people::rename(&mut open_registry(cli)?, args)?,
         Command::Login(args) => commands::people::login(&mut open_registry(cli)?, args)?,
+        Command::Card(args) => commands::card::run(&mut open_registry(cli)?, args)?,
         Command::Sync(args) => {
             commands::sync::run(&mut open_registry(cli)?, args)?;
         }

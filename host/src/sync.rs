@@ -8,7 +8,8 @@ use crate::paired::connect_paired_with;
 use crate::registry::{Registry, SyncRecord, OUTCOME_COMMITTED};
 use anyhow::{bail, Context, Result};
 use facegate_proto::{
-    ErrorCode, LoginEntry, Request, Response, SyncDigest, Template, TemplateSummary, MAX_LOGINS, MAX_SYNC_CHUNK,
+    CardEntry, ErrorCode, LoginEntry, Request, Response, SyncDigest, Template, TemplateSummary, CARDS_PER_MESSAGE,
+    MAX_LOGINS, MAX_SYNC_CHUNK,
 };
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,6 +30,8 @@ pub struct SyncOutcome {
     pub digest: String,
     /// Logins mapped on the device (local unlock).
     pub logins: u32,
+    /// Cards the device reports to its access-control panel.
+    pub cards: u32,
 }
 
 fn now_ms() -> i64 {
@@ -135,7 +138,12 @@ fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_pro
     let unchanged = added == 0 && removed == 0 && changed == 0;
     if unchanged && record.as_ref().is_some_and(|r| r.last_generation == Some(generation)) {
         let logins = sync_logins(&mut client, registry, &wanted)?;
-        return Ok(SyncOutcome { logins, ..outcome(&client, (0, 0, 0), wanted.len(), generation, true, &digest) });
+        let cards = sync_cards(&mut client, registry, &wanted)?;
+        return Ok(SyncOutcome {
+            logins,
+            cards,
+            ..outcome(&client, (0, 0, 0), wanted.len(), generation, true, &digest)
+        });
     }
     let total = u32::try_from(wanted.len()).context("too many templates")?;
     let chunk = match client.request(Request::SyncBegin { expected_generation: generation, total_templates: total }) {
@@ -180,11 +188,46 @@ fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_pro
         Err(e) => return Err(e).context("committing the sync"),
     };
     let logins = sync_logins(&mut client, registry, &wanted)?;
+    let cards = sync_cards(&mut client, registry, &wanted)?;
     // `sync_device` records the commit (generation and digest) in the registry.
     Ok(SyncOutcome {
         logins,
+        cards,
         ..outcome(&client, (added, removed, changed), wanted.len(), new_generation, false, &digest)
     })
+}
+
+/// Sends the cards of the people this device holds templates for, in pieces the device stores
+/// at the last one. None: nothing sent, so a device from before cards is still synced.
+fn sync_cards(client: &mut Client, registry: &Registry, wanted: &[Template]) -> Result<u32> {
+    let people: std::collections::BTreeSet<u32> = wanted.iter().map(|t| t.person_id).collect();
+    let cards: Vec<CardEntry> = registry
+        .cards()?
+        .into_iter()
+        .filter(|(p, _)| people.contains(p))
+        .map(|(person_id, card)| CardEntry { person_id, card })
+        .collect();
+    if cards.is_empty() {
+        return Ok(0);
+    }
+    let pieces: Vec<&[CardEntry]> = cards.chunks(CARDS_PER_MESSAGE).collect();
+    let mut stored = 0;
+    for (i, piece) in pieces.iter().enumerate() {
+        let request =
+            Request::SetCards { first: i == 0, last: i + 1 == pieces.len(), cards: piece.iter().cloned().collect() };
+        match client.request(request) {
+            Ok(Response::CardsStored { count, .. }) => stored = count,
+            Ok(other) => bail!("unexpected reply to SetCards: {other:?}"),
+            Err(e) if e.device_code() == Some(ErrorCode::Unsupported) => {
+                bail!(
+                    "{} predates cards (access-control panels): update its firmware, or remove the cards",
+                    client.addr
+                )
+            }
+            Err(e) => return Err(e).context("sending the cards"),
+        }
+    }
+    Ok(stored)
 }
 
 /// Sends the logins of the people this device holds templates for (none: nothing sent, so a
@@ -231,5 +274,6 @@ fn outcome(
         retries: client.stats.retries,
         digest: hex::encode(digest),
         logins: 0,
+        cards: 0,
     }
 }

@@ -37,6 +37,11 @@ pub enum AuditKind {
     Unlock,
     /// The login map changed (appended in protocol 2).
     LoginsChanged,
+    /// The card map changed (appended for access-control panels).
+    CardsChanged,
+    /// The access-control panel sent a command (LED, buzzer, text) or its link changed; the
+    /// detail says which (appended for access-control panels).
+    Panel,
 }
 
 /// One audit-log entry.

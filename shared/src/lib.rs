@@ -85,7 +85,7 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 /// Re-exported so peers use the exact `heapless` version of the message types.
@@ -93,6 +93,7 @@ pub use heapless;
 
 pub mod audit;
 pub mod auth;
+pub mod card;
 pub mod config;
 pub mod error;
 pub mod frame;
@@ -102,6 +103,7 @@ pub mod unlock;
 
 pub use audit::{AuditKind, AuditPage, AuditRecord, AUDIT_DETAIL_LEN, AUDIT_PAGE_MAX};
 pub use auth::{compute_tag, Key, SessionNonce, Signer, Tag, Verifier, KEY_LEN, NONCE_LEN, TAG_LEN};
+pub use card::{Card, CardEntry, CardError, CardFormat, CARDS_PER_MESSAGE, CARD_BYTES};
 pub use config::{ConfigKey, Setting, Threshold, DEFAULT_FAR, DEFAULT_FPIR};
 pub use error::{AuthError, ErrorCode, ErrorDetail, ErrorResponse, FrameError, ERROR_DETAIL_LEN};
 #[cfg(feature = "alloc")]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditPage;
 use crate::auth::{Key, SessionNonce};
+use crate::card::{CardEntry, CARDS_PER_MESSAGE};
 use crate::config::{ConfigKey, Setting};
 use crate::error::ErrorResponse;
 use crate::template::{ModelId, PersonId, Template, TemplateId, TemplateSummary};
@@ -131,6 +132,11 @@ pub enum Request {
     SetLogins { logins: heapless::Vec<LoginEntry, MAX_LOGINS> },
     /// Verify one login's face (local unlock socket only) → [`Response::Unlock`].
     Unlock(UnlockRequest),
+    /// Replace the device's person → card map (the credential a door reports to its
+    /// access-control panel), in pieces: `first` starts a new staged map, each message adds
+    /// its cards, `last` replaces the stored map with the staged one → [`Response::CardsStored`].
+    /// A new `Hello` or a link loss discards a staged map.
+    SetCards { first: bool, last: bool, cards: heapless::Vec<CardEntry, CARDS_PER_MESSAGE> },
 }
 
 impl Request {
@@ -146,7 +152,8 @@ impl Request {
             | Request::SyncCommit { .. }
             | Request::SyncAbort
             | Request::SetConfig(_)
-            | Request::SetLogins { .. } => true,
+            | Request::SetLogins { .. }
+            | Request::SetCards { .. } => true,
             Request::Hello(_)
             | Request::Ping { .. }
             | Request::Pair { .. }
@@ -211,6 +218,12 @@ pub enum Response {
         count: u16,
     },
     Unlock(UnlockReply),
+    CardsStored {
+        /// Cards staged so far (after `last`: stored).
+        count: u32,
+        /// The staged map replaced the stored one.
+        stored: bool,
+    },
 }
 
 /// Outcome of one recognition attempt.

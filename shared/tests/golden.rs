@@ -189,6 +189,24 @@ fn vectors() -> Vec<(&'static str, Frame)> {
             Frame::response(20, Response::Unlock(UnlockReply::Granted { person_id: 1001, score: 0.75 })),
         ),
         ("unlock_locked_out", Frame::response(21, Response::Unlock(UnlockReply::LockedOut { seconds_left: 30 }))),
+        (
+            "set_cards",
+            signed(
+                22,
+                9,
+                Request::SetCards {
+                    first: true,
+                    last: true,
+                    cards: [CardEntry {
+                        person_id: 1001,
+                        card: CardFormat::H10301.encode(12, 3456).expect("in range"),
+                    }]
+                    .into_iter()
+                    .collect(),
+                },
+            ),
+        ),
+        ("cards_stored", Frame::response(22, Response::CardsStored { count: 1, stored: true })),
     ]
 }
 

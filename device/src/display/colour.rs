@@ -138,6 +138,32 @@ pub fn draw_colour<D: DrawTarget<Color = Rgb565>>(screen: &Screen, target: &mut 
             draw_centered_lines(target, &lines, &FONT_8X13, FAULT.ink, CX, BODY_TOP, 2)?;
             Ok(())
         }
+        Screen::AskingPanel { name } => {
+            status(target, SERVICE, Icon::Sync, "ONE MOMENT")?;
+            name_block(target, name, SERVICE.ink)?;
+            centered("Asking the door controller", &FONT_6X10, SERVICE.ink, CX, DETAIL_TOP).draw(target)?;
+            Ok(())
+        }
+        Screen::DoorOpen { name } => {
+            status(target, GRANTED, Icon::Check, "DOOR OPEN")?;
+            match name.as_deref().filter(|n| !sanitize(n).is_empty()) {
+                Some(n) => name_block(target, n, GRANTED.ink)?,
+                None => centered("Please enter", &FONT_8X13, GRANTED.ink, CX, BODY_TOP).draw(target).map(drop)?,
+            }
+            Ok(())
+        }
+        Screen::PanelRefused => {
+            status(target, REFUSED, Icon::Cross, "ACCESS DENIED")?;
+            let lines = ["Refused by the", "door controller"];
+            draw_centered_lines(target, &lines, &FONT_8X13, REFUSED.ink, CX, BODY_TOP, 4)?;
+            Ok(())
+        }
+        Screen::PanelText { text } => {
+            status(target, SERVICE, Icon::Exclaim, "MESSAGE")?;
+            let lines = fit_lines(text, &FONT_8X13, TEXT_W, 5);
+            draw_centered_lines(target, &lines, &FONT_8X13, SERVICE.ink, CX, BODY_TOP, 2)?;
+            Ok(())
+        }
     }
 }
 

@@ -64,6 +64,20 @@ pub enum Screen {
     Error {
         message: String,
     },
+    /// Granted here; the access-control panel drives the lock and has not answered yet.
+    AskingPanel {
+        name: String,
+    },
+    /// The access-control panel opened the door (its green LED).
+    DoorOpen {
+        name: Option<String>,
+    },
+    /// The access-control panel refused (its red LED).
+    PanelRefused,
+    /// Text the access-control panel sent for the reader's display.
+    PanelText {
+        text: String,
+    },
 }
 
 impl Screen {
@@ -81,6 +95,10 @@ impl Screen {
             Screen::Syncing { .. } => "syncing",
             Screen::NewHost => "new-host",
             Screen::Error { .. } => "error",
+            Screen::AskingPanel { .. } => "asking-panel",
+            Screen::DoorOpen { .. } => "door-open",
+            Screen::PanelRefused => "panel-refused",
+            Screen::PanelText { .. } => "panel-text",
         }
     }
 }

@@ -90,6 +90,29 @@ pub fn draw_mono<D: DrawTarget<Color = BinaryColor>>(screen: &Screen, target: &m
             let lines = fit_lines(message, &FONT_6X10, TEXT_W, 5);
             draw_centered_lines(target, &lines, &FONT_6X10, ON, CX, 14, 0)?;
         }
+        Screen::AskingPanel { name } => {
+            header(target, Some(Icon::Sync), "ONE MOMENT")?;
+            name_block(target, name)?;
+            centered("Asking the door", &FONT_6X10, ON, CX, 53).draw(target)?;
+        }
+        Screen::DoorOpen { name } => {
+            header(target, Some(Icon::Check), "DOOR OPEN")?;
+            match name.as_deref().filter(|n| !sanitize(n).is_empty()) {
+                Some(n) => name_block(target, n)?,
+                None => {
+                    draw_centered_lines(target, &["Please", "enter"], &FONT_9X15, ON, CX, 20, 2)?;
+                }
+            }
+        }
+        Screen::PanelRefused => {
+            header(target, Some(Icon::Cross), "ACCESS DENIED")?;
+            draw_centered_lines(target, &["Refused by the", "door controller"], &FONT_7X13, ON, CX, 20, 2)?;
+        }
+        Screen::PanelText { text } => {
+            header(target, Some(Icon::Exclaim), "MESSAGE")?;
+            let lines = fit_lines(text, &FONT_6X10, TEXT_W, 5);
+            draw_centered_lines(target, &lines, &FONT_6X10, ON, CX, 14, 0)?;
+        }
     }
     Ok(())
 }

@@ -28,6 +28,11 @@ fn every_screen() -> Vec<Screen> {
         Screen::Syncing { received: 12, total: 40 },
         Screen::NewHost,
         Screen::Error { message: "Camera not found: /dev/video0 is missing".into() },
+        Screen::AskingPanel { name: "Alice Martin".into() },
+        Screen::DoorOpen { name: Some("Alice Martin".into()) },
+        Screen::DoorOpen { name: None },
+        Screen::PanelRefused,
+        Screen::PanelText { text: "Badge at the front desk".into() },
     ]
 }
 
@@ -55,6 +60,10 @@ fn hostile_screens() -> Vec<Screen> {
         Screen::Syncing { received: u32::MAX, total: u32::MAX },
         Screen::Error { message: LONG.repeat(5) },
         Screen::Error { message: String::new() },
+        Screen::AskingPanel { name: LONG.into() },
+        Screen::DoorOpen { name: Some("\u{0}\u{7f}".into()) },
+        Screen::PanelText { text: LONG.repeat(4) },
+        Screen::PanelText { text: "\x1b[31m\r\n".into() },
     ]
 }
 
@@ -153,7 +162,7 @@ fn mono_output_is_pure_black_and_white() {
 #[test]
 fn outcome_screens_are_dominated_by_their_status_colour() {
     type Class = fn(&Rgb<u8>) -> bool;
-    let cases: [(Screen, Class, &str); 7] = [
+    let cases: [(Screen, Class, &str); 10] = [
         (Screen::Granted { name: "Alice".into(), score: 0.9 }, greenish, "green"),
         (Screen::Denied { name: Some("Alice".into()) }, reddish, "red"),
         (Screen::Unknown, reddish, "red"),
@@ -161,6 +170,9 @@ fn outcome_screens_are_dominated_by_their_status_colour() {
         (Screen::SpoofSuspected, amber, "amber"),
         (Screen::Pairing { seconds_left: 60 }, blueish, "blue"),
         (Screen::Syncing { received: 1, total: 2 }, blueish, "blue"),
+        (Screen::DoorOpen { name: Some("Alice".into()) }, greenish, "green"),
+        (Screen::PanelRefused, reddish, "red"),
+        (Screen::AskingPanel { name: "Alice".into() }, blueish, "blue"),
     ];
     let classes: [Class; 4] = [greenish, reddish, amber, blueish];
     for (screen, class, label) in cases {
@@ -333,6 +345,10 @@ fn slugs_are_distinct_file_name_safe() {
         "syncing",
         "new-host",
         "error",
+        "asking-panel",
+        "door-open",
+        "panel-refused",
+        "panel-text",
     ];
     assert_eq!(slugs, all);
     assert!(all.iter().all(|s| s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')));

@@ -8,9 +8,9 @@
 
 use crate::state::Core;
 use facegate_proto::{
-    bounded_str, AuditKind, AuditPage, Body, DeviceInfo, ErrorCode, Frame, FrameError, MatchEvent, Request, Response,
-    SessionNonce, Setting, SyncDigest, Template, TemplatePage, Verifier, AUDIT_PAGE_MAX, MAX_SYNC_CHUNK, NO_ID,
-    PROTOCOL_VERSION, TEMPLATE_PAGE_MAX,
+    bounded_str, AuditKind, AuditPage, Body, CardEntry, DeviceInfo, ErrorCode, Frame, FrameError, MatchEvent, Request,
+    Response, SessionNonce, Setting, SyncDigest, Template, TemplatePage, Verifier, AUDIT_PAGE_MAX, MAX_SYNC_CHUNK,
+    NO_ID, PROTOCOL_VERSION, TEMPLATE_PAGE_MAX,
 };
 use rand::RngCore;
 use std::sync::mpsc::Receiver;
@@ -44,6 +44,8 @@ pub struct Session {
     verifier: Option<Verifier>,
     events: Option<Receiver<MatchEvent>>,
     sync: Option<SyncState>,
+    /// A card map being received in pieces ([`Request::SetCards`]).
+    cards: Option<Vec<CardEntry>>,
     /// The pairing epoch the verifier's key belongs to ([`Core::pairing_epoch`]).
     epoch: u64,
     /// Another host paired since this session took its key, or the peer kept trying to pair
@@ -94,6 +96,7 @@ impl Session {
             verifier: None,
             events: None,
             sync: None,
+            cards: None,
             epoch: 0,
             revoked: false,
             stats: SessionStats::default(),
@@ -210,6 +213,41 @@ impl Session {
         self.authenticated(id, req)
     }
 
+    /// Stages a piece of the card map; the last piece replaces the stored map in one write.
+    fn set_cards(&mut self, id: u32, first: bool, last: bool, cards: &[CardEntry]) -> Frame {
+        let staged = match (first, self.cards.as_mut()) {
+            (true, _) => self.cards.insert(Vec::new()),
+            (false, Some(staged)) => staged,
+            (false, None) => return err(id, ErrorCode::SyncSequence, "SetCards without a first piece"),
+        };
+        // One card per person, so no more cards than templates fit.
+        let capacity = self.core.lock().store.capacity();
+        if staged.len() + cards.len() > capacity {
+            self.cards = None;
+            return err(id, ErrorCode::StoreFull, &format!("more than {capacity} cards"));
+        }
+        staged.extend_from_slice(cards);
+        let count = staged.len() as u32;
+        if !last {
+            return Frame::response(id, Response::CardsStored { count, stored: false });
+        }
+        let Some(mut staged) = self.cards.take() else {
+            return err(id, ErrorCode::SyncSequence, "SetCards without a first piece");
+        };
+        staged.sort_by_key(|c| c.person_id);
+        staged.dedup_by_key(|c| c.person_id);
+        let count = staged.len() as u32;
+        let mut inner = self.core.lock();
+        match inner.store.set_cards(staged) {
+            Ok(()) => {
+                let detail = format!("{count} card(s) mapped");
+                self.core.audit_locked(&mut inner, AuditKind::CardsChanged, None, None, &detail);
+                Frame::response(id, Response::CardsStored { count, stored: true })
+            }
+            Err(e) => err(id, e.code(), &e.to_string()),
+        }
+    }
+
     fn hello(&mut self, id: u32, version: u16) -> Frame {
         if version != PROTOCOL_VERSION {
             return err(id, ErrorCode::VersionMismatch, "protocol version differs");
@@ -221,6 +259,7 @@ impl Session {
         if self.sync.take().is_some() {
             self.core.set_sync_progress(None);
         }
+        self.cards = None;
         self.events = None;
         // The epoch before the key: a pairing in between leaves the session conservatively stale.
         self.epoch = self.core.pairing_epoch();
@@ -332,6 +371,7 @@ impl Session {
                     Err(e) => err(id, e.code(), &e.to_string()),
                 }
             }
+            Request::SetCards { first, last, cards } => self.set_cards(id, *first, *last, cards),
             // A face check for a login is for local clients only, whose uid the socket checks.
             Request::Unlock(_) => {
                 err(id, ErrorCode::Unsupported, "unlock requests are served on the local unlock socket")
@@ -755,5 +795,40 @@ mod tests {
             Response::Error(e) => assert_eq!((e.code, e.detail.as_str()), (ErrorCode::BadFrame, "CRC mismatch")),
             other => panic!("expected an error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn cards_arrive_in_pieces_and_replace_the_map_at_the_last() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = core(dir.path());
+        let (mut session, mut signer) = paired(&core);
+        let card = |person_id, number| facegate_proto::CardEntry {
+            person_id,
+            card: facegate_proto::CardFormat::H10301.encode(12, number).expect("in range"),
+        };
+        let set = |first, last, cards: &[facegate_proto::CardEntry]| Request::SetCards {
+            first,
+            last,
+            cards: cards.iter().cloned().collect(),
+        };
+        // A piece without a first one is out of sequence.
+        assert_eq!(
+            code(session.handle(signer.signed_request(3, set(false, true, &[card(1, 1)])))),
+            ErrorCode::SyncSequence
+        );
+        let r = response(session.handle(signer.signed_request(4, set(true, false, &[card(1, 1), card(2, 2)]))));
+        assert_eq!(r, Response::CardsStored { count: 2, stored: false });
+        assert!(core.lock().store.cards().is_empty(), "nothing is stored before the last piece");
+        let r = response(session.handle(signer.signed_request(5, set(false, true, &[card(3, 3)]))));
+        assert_eq!(r, Response::CardsStored { count: 3, stored: true });
+        assert_eq!(core.lock().store.cards(), &[card(1, 1), card(2, 2), card(3, 3)]);
+        assert_eq!(audited(&core, AuditKind::CardsChanged), ["3 card(s) mapped"]);
+        // A new Hello drops a half-received map; the stored one stays.
+        let r = response(session.handle(signer.signed_request(6, set(true, false, &[card(9, 9)]))));
+        assert_eq!(r, Response::CardsStored { count: 1, stored: false });
+        let info = hello(&mut session);
+        let mut signer = Signer::new(KEY, info.session_nonce);
+        assert_eq!(code(session.handle(signer.signed_request(7, set(false, true, &[])))), ErrorCode::SyncSequence);
+        assert_eq!(core.lock().store.cards().len(), 3);
     }
 }

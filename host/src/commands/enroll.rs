@@ -36,6 +36,8 @@ pub struct EnrollArgs {
     /// The Unix login this person unlocks (local unlock through the PAM module).
     #[arg(long)]
     pub login: Option<String>,
+    #[command(flatten)]
+    pub card: super::card::CardSpec,
     #[arg(long)]
     pub json: bool,
 }
@@ -59,6 +61,8 @@ pub struct EnrollReport {
     pub forced: bool,
     /// The Unix login mapped to this person (`--login`).
     pub login: Option<String>,
+    /// The card given with `--card` / `--card-raw`, as `h10301 12:3456`.
+    pub card: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -192,6 +196,7 @@ pub fn run(registry: &mut Registry, engine: &Engine, args: &EnrollArgs) -> Resul
     if let Some(login) = &args.login {
         crate::registry::check_login(login)?;
     }
+    let card = args.card.card()?;
     let results = match args.camera {
         Some(index) => camera_capture(engine, index)?,
         None => {
@@ -216,6 +221,10 @@ pub fn run(registry: &mut Registry, engine: &Engine, args: &EnrollArgs) -> Resul
     if let Some(login) = &args.login {
         registry.set_login(&report.person, login).with_context(|| format!("mapping login {login}"))?;
         report.login = Some(login.clone());
+    }
+    if let Some(card) = &card {
+        registry.set_card(&report.person, card).with_context(|| format!("giving {} card {card}", report.person))?;
+        report.card = Some(card.to_string());
     }
     print(&report, args.json)?;
     Ok(report)

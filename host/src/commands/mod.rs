@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod card;
 pub mod config;
 pub mod crops;
 pub mod demo;

@@ -72,4 +72,8 @@ pub enum RegistryError {
     InvalidLogin { login: String, problem: String },
     #[error("login {login:?} already belongs to person {person_id}")]
     LoginTaken { login: String, person_id: PersonId },
+    #[error("card {card} already belongs to person {person_id}")]
+    CardTaken { card: String, person_id: PersonId },
+    #[error("the card of person {person_id} is longer than 128 bits: the registry was edited by hand")]
+    MalformedCard { person_id: PersonId },
 }

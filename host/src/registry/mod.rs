@@ -25,6 +25,7 @@
 //! database of another program (foreign `application_id`, or non-empty without one), is refused as
 //! [`RegistryError::NotARegistry`].
 
+mod cards;
 mod devices;
 mod error;
 mod file;

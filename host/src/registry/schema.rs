@@ -74,6 +74,14 @@ pub const MIGRATIONS: &[&str] = &[
         login     TEXT    NOT NULL PRIMARY KEY,
         person_id INTEGER NOT NULL UNIQUE REFERENCES people(id) ON DELETE CASCADE
     ) STRICT;",
+    // v4: the card credential a door reports to its access-control panel when it grants the person.
+    // One card per person and each card one person's; `data` holds the bits first-bit-first.
+    "CREATE TABLE cards (
+        person_id INTEGER NOT NULL PRIMARY KEY REFERENCES people(id) ON DELETE CASCADE,
+        bits      INTEGER NOT NULL CHECK (bits BETWEEN 1 AND 128),
+        data      BLOB    NOT NULL CHECK (length(data) = (bits + 7) / 8),
+        UNIQUE (bits, data)
+    ) STRICT;",
 ];
 
 impl Registry {

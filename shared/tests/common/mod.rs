@@ -90,6 +90,8 @@ pub fn audit_record() -> impl Strategy<Value = AuditRecord> {
         AuditKind::LogRotated,
         AuditKind::Unlock,
         AuditKind::LoginsChanged,
+        AuditKind::CardsChanged,
+        AuditKind::Panel,
     ];
     (
         any::<u64>(),
@@ -185,7 +187,17 @@ pub fn request() -> impl Strategy<Value = Request> {
             timeout_ms,
             service
         })),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            hvec((any::<u32>(), card()).prop_map(|(person_id, card)| CardEntry { person_id, card }))
+        )
+            .prop_map(|(first, last, cards)| Request::SetCards { first, last, cards }),
     ]
+}
+
+pub fn card() -> impl Strategy<Value = Card> {
+    (any::<u8>(), hvec(any::<u8>())).prop_map(|(bits, data)| Card { bits, data })
 }
 
 pub fn unlock_reply() -> impl Strategy<Value = UnlockReply> {
@@ -222,6 +234,7 @@ pub fn response() -> impl Strategy<Value = Response> {
         (error_code(), bstring()).prop_map(|(code, detail)| Response::Error(ErrorResponse { code, detail })),
         any::<u16>().prop_map(|count| Response::LoginsStored { count }),
         unlock_reply().prop_map(Response::Unlock),
+        (any::<u32>(), any::<bool>()).prop_map(|(count, stored)| Response::CardsStored { count, stored }),
     ]
 }
 
@@ -260,7 +273,7 @@ pub fn small_frame() -> impl Strategy<Value = Frame> {
 // Exhaustive matches: adding a variant breaks compilation here until the
 // strategies above (and the golden vectors) are extended.
 
-pub const REQUEST_VARIANTS: usize = 15;
+pub const REQUEST_VARIANTS: usize = 16;
 pub fn request_index(r: &Request) -> usize {
     match r {
         Request::Hello(_) => 0,
@@ -278,10 +291,11 @@ pub fn request_index(r: &Request) -> usize {
         Request::FetchAudit { .. } => 12,
         Request::SetLogins { .. } => 13,
         Request::Unlock(_) => 14,
+        Request::SetCards { .. } => 15,
     }
 }
 
-pub const RESPONSE_VARIANTS: usize = 15;
+pub const RESPONSE_VARIANTS: usize = 16;
 pub fn response_index(r: &Response) -> usize {
     match r {
         Response::Hello(_) => 0,
@@ -299,6 +313,7 @@ pub fn response_index(r: &Response) -> usize {
         Response::Error(_) => 12,
         Response::LoginsStored { .. } => 13,
         Response::Unlock(_) => 14,
+        Response::CardsStored { .. } => 15,
     }
 }
 
