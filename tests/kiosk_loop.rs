@@ -254,3 +254,79 @@ fn the_door_serves_an_unlock_request_for_the_login_in_front_of_it() {
     assert!(matches!(answer.try_recv(), Ok(UnlockReply::Granted { person_id: 2, .. })));
     assert_eq!(decisions(&stats), vec![(Decision::Granted, Some(2))]);
 }
+
+/// The screens a display directory holds, in order.
+fn screens(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+    names.sort();
+    names.into_iter().filter(|n| n.ends_with("-colour.png")).collect()
+}
+
+#[test]
+fn with_the_panels_authority_the_door_waits_for_its_answer_and_opens_nothing_itself() {
+    use facegate_device::door::{Authority, Door, DoorConfig, LedColour, PanelCommand, PanelEvent};
+    use facegate_proto::{CardEntry, CardFormat};
+    let Some(rig) = rig(Settings { consensus_required: 1, consensus_window: 1, ..Settings::default() }, 2) else {
+        return;
+    };
+    let card = CardFormat::H10301.encode(12, 3456).expect("card");
+    rig.core.lock().store.set_cards(vec![CardEntry { person_id: 1, card: card.clone() }]).expect("cards");
+    let config = DoorConfig { authority: Some(Authority::Panel), panel_timeout_ms: Some(400), ..DoorConfig::default() };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let opened = tmp.path().join("opened");
+    let run_door = |answer: bool, frames: Vec<RgbImage>, dir: &std::path::Path| {
+        let (cards_tx, cards_rx) = std::sync::mpsc::channel();
+        let (events_tx, events_rx) = std::sync::mpsc::sync_channel(8);
+        // The panel: answers a card read with a green LED, or says nothing.
+        let panel = std::thread::spawn(move || {
+            let got = cards_rx.recv_timeout(Duration::from_secs(10)).ok();
+            if answer {
+                let led = PanelCommand::Led { colour: LedColour::Green, temporary: true, ms: 2000 };
+                events_tx.send(PanelEvent::Command(led)).expect("kiosk listening");
+            }
+            got
+        });
+        let door = Door::new(&config).expect("door").with_panel(cards_tx, events_rx);
+        let mut options = kiosk::default_options();
+        options.action = Some(facegate_device::kiosk::action::Action {
+            command: format!("touch {}", opened.display()),
+            timeout: Duration::from_secs(5),
+        });
+        let n = frames.len() as u64;
+        // Paced like a camera, so the panel's time runs while frames come.
+        let source = SyntheticSource::new(n, Duration::from_millis(100), move |i| {
+            std::thread::sleep(Duration::from_millis(100));
+            frames[i as usize].clone()
+        });
+        let display = facegate_device::display::PngDisplay::new(dir).expect("display");
+        let stats = Kiosk::new(&rig.engine, rig.core.clone(), options, Some(display))
+            .expect("kiosk")
+            .with_door(door)
+            .run(Box::new(source))
+            .expect("run");
+        (stats, panel.join().expect("panel thread"))
+    };
+    let mut frames = vec![photo(&rig, 0, 1)];
+    frames.extend(vec![blank(); 10]);
+
+    let answered = tmp.path().join("answered");
+    let (stats, sent) = run_door(true, frames.clone(), &answered);
+    assert_eq!(decisions(&stats), [(Decision::Granted, Some(1))]);
+    assert_eq!(sent, Some(card.clone()), "the panel gets the person's card");
+    let shown = screens(&answered);
+    let asking = shown.iter().position(|n| n.contains("asking-panel")).expect("asking the panel");
+    let open = shown.iter().position(|n| n.contains("door-open")).expect("the panel's answer");
+    assert!(asking < open, "{shown:?}");
+    // The panel's answer stays up while nobody is in front of the camera.
+    assert!(!shown[open..].iter().any(|n| n.contains("idle")), "{shown:?}");
+
+    let unanswered = tmp.path().join("unanswered");
+    run_door(false, frames, &unanswered);
+    let shown = screens(&unanswered);
+    assert!(shown.iter().any(|n| n.contains("error")), "an unanswered grant says so: {shown:?}");
+    let audit = rig.core.lock().audit.read(0, usize::MAX).expect("audit");
+    assert!(audit.iter().any(|r| r.detail.contains("no answer to the grant")), "{audit:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!opened.exists(), "with the panel's authority the device runs no door action");
+}

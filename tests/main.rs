@@ -17,6 +17,7 @@ mod link_e2e;
 mod liveness_e2e;
 mod load_e2e;
 mod models;
+mod osdp_e2e;
 mod pam_e2e;
 mod registry_cli;
 mod security_e2e;

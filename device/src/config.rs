@@ -20,6 +20,20 @@
 //! unlock_socket = "/run/facegate/unlock.sock"  # the PAM module asks here
 //! unlock_group = "facegate"    # may ask too (socket 0660); default root only (0600)
 //! capture = "on-demand"        # camera only while unlocking (default with unlock_socket, no mode)
+//!
+//! [door]                       # an access-control panel, Wiegand, a relay (README: Connect to
+//! authority = "device"         # an access-control panel); "panel": the panel opens the lock
+//! osdp = "/dev/ttyUSB0"        # RS-485 adapter
+//! osdp_address = 101           # 0-126
+//! osdp_baud = 9600
+//! osdp_scbk = "000102030405060708090a0b0c0d0e0f"  # or none: install mode, the panel sets a key
+//! panel_timeout_ms = 3000      # panel authority: how long the screen waits for its answer
+//! uncarded = "none"            # or "person-id": facility uncarded_facility, card = person id
+//! relay = "gpiochip0:17"       # needs the `gpio` build feature
+//! relay_ms = 3000
+//! wiegand = "gpiochip0:5,6"    # D0,D1; needs the `gpio` build feature
+//! wiegand_pulse_us = 50
+//! wiegand_interval_us = 2000
 //! ```
 
 use crate::state::Settings;
@@ -70,6 +84,8 @@ pub struct DeviceConfig {
     pub unlock_socket: Option<PathBuf>,
     pub unlock_group: Option<String>,
     pub capture: Option<String>,
+    /// The door's access-control panel, Wiegand output and relay.
+    pub door: Option<crate::door::DoorConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +162,10 @@ mod tests {
         assert_eq!(s.threshold, Threshold::FpirTarget(1e-2));
         assert_eq!((s.consensus_required, s.consensus_window), (2, 3));
         assert_eq!(s.lockout_cooldown_secs, 30);
+        let door = c.door.expect("the [door] table");
+        assert_eq!((door.authority, door.osdp_address), (Some(crate::door::Authority::Device), Some(101)));
+        assert_eq!(door.uncarded, Some(crate::door::Uncarded::None));
+        assert!(crate::door::parse_scbk(door.osdp_scbk.as_deref().expect("key")).is_ok());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use facegate_device::audit_log::AuditLog;
 use facegate_device::config::DeviceConfig;
 use facegate_device::display::PngDisplay;
+use facegate_device::door::{Authority, Door};
 use facegate_device::kiosk::summary::Summary;
 use facegate_device::kiosk::{self, action::Action, Kiosk, Mode};
 use facegate_device::link;
@@ -133,6 +134,30 @@ struct RunArgs {
     /// Shell command run on every granted decision (FACEGATE_PERSON_ID etc. in its environment).
     #[arg(long)]
     action: Option<String>,
+    /// Act as an OSDP reader for an access-control panel on this serial device (RS-485 adapter).
+    #[arg(long, value_name = "PATH")]
+    osdp: Option<String>,
+    /// OSDP address of this reader on the line (0-126).
+    #[arg(long, value_name = "N")]
+    osdp_address: Option<u8>,
+    /// OSDP line speed (default 9600).
+    #[arg(long, value_name = "BAUD")]
+    osdp_baud: Option<u32>,
+    /// OSDP secure channel base key, 32 hex digits (default: the one a panel set in install mode).
+    #[arg(long, value_name = "HEX")]
+    osdp_scbk: Option<String>,
+    /// Who opens the lock on a grant: the device (action, relay) or the panel (OSDP).
+    #[arg(long, value_parser = ["device", "panel"])]
+    door_authority: Option<String>,
+    /// Door relay line, e.g. gpiochip0:17 (needs the `gpio` build feature).
+    #[arg(long, value_name = "CHIP:LINE")]
+    relay: Option<String>,
+    /// How long the relay holds the door open (default 3000).
+    #[arg(long, value_name = "MS")]
+    relay_ms: Option<u64>,
+    /// Wiegand output lines D0,D1, e.g. gpiochip0:5,6 (needs the `gpio` build feature).
+    #[arg(long, value_name = "CHIP:D0,D1")]
+    wiegand: Option<String>,
     /// Device name reported to hosts.
     #[arg(long)]
     name: Option<String>,
@@ -152,7 +177,10 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // libosdp logs every malformed byte run it meets: noise on an RS-485 line would
+                // flood the journal. The OSDP thread reports the link's state instead
+                // (RUST_LOG=info,libosdp=debug shows the line in detail).
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libosdp=off")),
         )
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal, never into a log file or journal.
@@ -191,6 +219,14 @@ fn run(args: RunArgs) -> Result<()> {
     }
     if args.model.is_some() {
         config.variant = args.model.clone();
+    }
+    let door = config.door.get_or_insert_with(Default::default);
+    macro_rules! door_flag {
+        ($($f:ident),*) => { $( if args.$f.is_some() { door.$f = args.$f.clone(); } )* };
+    }
+    door_flag!(osdp, osdp_address, osdp_baud, osdp_scbk, relay, relay_ms, wiegand);
+    if let Some(a) = &args.door_authority {
+        door.authority = Some(if a == "panel" { Authority::Panel } else { Authority::Device });
     }
     if args.far.is_some() || args.fpir.is_some() || args.threshold.is_some() {
         (config.far, config.fpir, config.threshold) = (args.far, args.fpir, args.threshold);
@@ -303,7 +339,11 @@ fn run(args: RunArgs) -> Result<()> {
         .action
         .clone()
         .map(|command| Action { command, timeout: Duration::from_secs(config.action_timeout_secs.unwrap_or(10)) });
+    let door = Door::open(&config.door.clone().unwrap_or_default(), &core)?;
     let mut kiosk = Kiosk::new(&engine, core.clone(), options, display)?;
+    if let Some(door) = door {
+        kiosk = kiosk.with_door(door);
+    }
     if let Some(jobs) = unlock_jobs {
         kiosk = kiosk.with_unlock(jobs);
     }

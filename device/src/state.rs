@@ -442,6 +442,11 @@ impl Core {
         self.stop.load(Ordering::Relaxed)
     }
 
+    /// The card a person's grant is reported as, if the host gave them one.
+    pub fn card_for(&self, person: PersonId) -> Option<facegate_proto::Card> {
+        self.lock().store.cards().iter().find(|c| c.person_id == person).map(|c| c.card.clone())
+    }
+
     /// The person a Unix login belongs to, if the host mapped it and they have a template here.
     pub fn person_for_login(&self, login: &str) -> Option<PersonId> {
         let person = self.lock().store.logins().iter().find(|e| e.login.as_str() == login).map(|e| e.person_id)?;

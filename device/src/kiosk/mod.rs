@@ -12,6 +12,7 @@ pub mod track;
 pub mod unlock;
 
 use crate::display::{NormRect, PngDisplay, Screen};
+use crate::door::{Authority, Door, PanelAnswer, PanelEvent};
 use crate::state::{Core, EffectiveThreshold, Settings};
 use action::{Action, ActionContext};
 use decide::{Consensus, Lockout, LockoutChange, Verdict, Vote};
@@ -132,6 +133,10 @@ pub struct Kiosk<'e> {
     /// Local unlock requests from the unlock socket, and the one being served.
     unlock_jobs: Option<mpsc::Receiver<UnlockJob>>,
     open: Option<OpenUnlock>,
+    /// The door's outputs (panel, Wiegand, relay) and the panel's answers.
+    door: Option<Door>,
+    /// A panel's answer stays on screen until then, even with nobody in front of the camera.
+    hold_until: Option<Instant>,
 }
 
 impl<'e> Kiosk<'e> {
@@ -166,7 +171,45 @@ impl<'e> Kiosk<'e> {
             logged_threshold: None,
             unlock_jobs: None,
             open: None,
+            door: None,
+            hold_until: None,
         })
+    }
+
+    /// Reports grants to the door's outputs and shows what its panel answers.
+    pub fn with_door(mut self, door: Door) -> Kiosk<'e> {
+        self.door = Some(door);
+        self
+    }
+
+    /// Applies what the access-control panel said: its answers go on screen (and stay there
+    /// for their time), and a grant it leaves unanswered is reported as such.
+    fn poll_door(&mut self) {
+        let Some(door) = self.door.as_mut() else { return };
+        let mut screens = Vec::new();
+        for event in door.poll() {
+            let PanelEvent::Command(command) = event else { continue };
+            let Some(answer) = PanelAnswer::of(&command) else { continue };
+            let (screen, hold) = match answer {
+                PanelAnswer::Open { hold } => (Screen::DoorOpen { name: door.answered() }, hold),
+                PanelAnswer::Refused { hold } => {
+                    door.answered();
+                    (Screen::PanelRefused, hold)
+                }
+                PanelAnswer::Text { text, hold } => (Screen::PanelText { text }, hold),
+            };
+            screens.push((screen, hold));
+        }
+        if let Some(w) = door.unanswered() {
+            let detail = format!("no answer to the grant of {} in time", w.name.as_deref().unwrap_or("someone"));
+            self.core.audit(AuditKind::Panel, None, None, &detail);
+            tracing::warn!(timeout_ms = door.panel_timeout.as_millis() as u64, "the panel did not answer a grant");
+            screens.push((Screen::Error { message: "No answer from the door controller".into() }, door.panel_timeout));
+        }
+        for (screen, hold) in screens {
+            self.hold_until = Some(Instant::now() + hold);
+            self.show(screen);
+        }
     }
 
     /// Serves local unlock requests from `jobs` as well as the door.
@@ -331,7 +374,16 @@ impl<'e> Kiosk<'e> {
             })
             .map_err(|e| SourceError::Camera(format!("cannot start capture thread: {e}")))?;
         self.show(Screen::Idle { title: self.options.title.clone(), enrolled: self.core.gallery().len() as u32 });
-        for item in rx.iter() {
+        loop {
+            // Without frames (a paused source) the panel's answers still reach the screen.
+            let item = match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(item) => item,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.poll_door();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let frame = match item {
                 Ok(f) => f,
                 Err(e) if e.is_transient() => {
@@ -373,6 +425,7 @@ impl<'e> Kiosk<'e> {
     /// One frame through the pipeline.
     pub fn frame(&mut self, frame: &CapturedFrame) -> Result<(), KioskError> {
         self.poll_unlock(frame.at);
+        self.poll_door();
         if let Some(o) = self.open.as_mut() {
             o.first_frame.get_or_insert_with(Instant::now);
         }
@@ -391,7 +444,10 @@ impl<'e> Kiosk<'e> {
         let subject = detect::choose_subject(&faces, w, h);
         let step = self.tracker.observe(subject.map(|i| &faces[i]));
         let Some(subject) = subject else {
-            if self.tracker.current().is_none() {
+            // A panel's answer, or the wait for it, stays up with nobody in front of the camera.
+            let holding = self.hold_until.is_some_and(|t| Instant::now() < t)
+                || self.door.as_ref().is_some_and(|d| d.waiting.is_some());
+            if self.tracker.current().is_none() && !holding {
                 self.track = None;
                 let lockout = self.lockout.remaining(frame.at);
                 let idle = match (lockout, self.core.sync_progress(), self.core.pairing_seconds_left()) {
@@ -622,7 +678,17 @@ impl<'e> Kiosk<'e> {
             frame = frame.index, label = %frame.label, ?decision, person = ?person, name = ?name,
             score = verdict.score, latency_ms = event.latency_ms, "decision"
         );
+        // A door grant goes to the door's outputs; with the panel's authority the screen waits
+        // for its answer.
+        let door_grant = decision == Decision::Granted && unlock_reply.is_none();
+        let mut asking_panel = false;
+        if let (true, Some(door), Some(p)) = (door_grant, self.door.as_mut(), person) {
+            let card = door.credential(p, self.core.card_for(p));
+            door.granted(card.as_ref(), name.clone());
+            asking_panel = door.waiting.is_some();
+        }
         self.show(match decision {
+            Decision::Granted if asking_panel => Screen::AskingPanel { name: name.clone().unwrap_or_default() },
             Decision::Granted => Screen::Granted { name: name.clone().unwrap_or_default(), score: verdict.score },
             Decision::Denied => Screen::Denied { name: name.clone() },
             Decision::Unknown => Screen::Unknown,
@@ -632,8 +698,9 @@ impl<'e> Kiosk<'e> {
             }
             Decision::SpoofSuspected => Screen::SpoofSuspected,
         });
-        // An unlock opens a session, not the door.
-        if decision == Decision::Granted && unlock_reply.is_none() {
+        // An unlock opens a session, not the door; a panel with the authority opens it itself.
+        let device_opens = self.door.as_ref().is_none_or(|d| d.authority == Authority::Device);
+        if door_grant && device_opens {
             if let Some(action) = &self.options.action {
                 let ctx = ActionContext {
                     decision,
