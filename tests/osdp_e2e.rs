@@ -47,10 +47,11 @@ struct Panel {
 }
 
 impl Panel {
-    fn start(python: &Path, tty: &Path, log: &Path) -> Panel {
+    /// `key`: the secure channel key, or `install:KEY` to give a new reader `KEY`.
+    fn start(python: &Path, tty: &Path, key: &str, log: &Path) -> Panel {
         let mut child = Command::new(python)
             .arg(repo_root().join("tests/osdp/panel.py"))
-            .args([path_str(tty), ADDRESS, KEY])
+            .args([path_str(tty), ADDRESS, key])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(log).expect("panel log"))
@@ -113,17 +114,10 @@ fn visit(writer: &mut FrameWriter, photo: &Path) {
     }
 }
 
-#[test]
-fn an_independent_panel_receives_the_card_of_the_person_the_door_grants() {
-    let Some(data) = data_dir("osdp_e2e") else { return };
-    if Command::new("socat").arg("-V").output().is_err() {
-        missing::<()>("osdp_e2e: socat is required (apt install socat)".into());
-        return;
-    }
-    let Some(python) = osdp_python() else { return };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (dev_end, panel_end) = (tmp.path().join("ttyREADER"), tmp.path().join("ttyPANEL"));
-    let _socat = Socat(
+/// The RS-485 line: a pty pair, the reader's end and the panel's.
+fn line(dir: &Path) -> (Socat, PathBuf, PathBuf) {
+    let (dev_end, panel_end) = (dir.join("ttyREADER"), dir.join("ttyPANEL"));
+    let socat = Socat(
         Command::new("socat")
             // ignoreeof: the line outlives a reader that is killed and started again.
             .arg(format!("pty,raw,echo=0,ignoreeof,link={}", dev_end.display()))
@@ -137,6 +131,23 @@ fn an_independent_panel_receives_the_card_of_the_person_the_door_grants() {
         assert!(t.elapsed() < Duration::from_secs(10), "socat did not create the pty pair");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (socat, dev_end, panel_end)
+}
+
+/// socat and the panel's Python, or why the test cannot run here.
+fn tools(test: &str) -> Option<PathBuf> {
+    if Command::new("socat").arg("-V").output().is_err() {
+        return missing(format!("{test}: socat is required (apt install socat)"));
+    }
+    osdp_python()
+}
+
+#[test]
+fn an_independent_panel_receives_the_card_of_the_person_the_door_grants() {
+    let Some(data) = data_dir("osdp_e2e") else { return };
+    let Some(python) = tools("osdp_e2e") else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_socat, dev_end, panel_end) = line(tmp.path());
     let (store, frames, screens, registry) = (
         tmp.path().join("store"),
         tmp.path().join("frames"),
@@ -188,7 +199,7 @@ fn an_independent_panel_receives_the_card_of_the_person_the_door_grants() {
     let out = run_ok(facegate(&registry).args(["sync", "--json"]));
     assert!(out.contains("\"cards\":1"), "{out}");
 
-    let mut panel = Panel::start(&python, &panel_end, &tmp.path().join("panel.log"));
+    let mut panel = Panel::start(&python, &panel_end, KEY, &tmp.path().join("panel.log"));
     assert!(panel.ok(json!({"op": "wait_online", "timeout": 20})), "the panel never saw the reader");
     assert!(panel.ok(json!({"op": "wait_sc", "timeout": 20})), "no secure channel");
     assert_eq!(panel.ask(json!({"op": "status"})), json!({"online": true, "sc": true}));
@@ -261,4 +272,38 @@ fn an_independent_panel_receives_the_card_of_the_person_the_door_grants() {
     assert!(panel.ok(json!({"op": "wait_online", "timeout": 20})), "the reader did not come back:\n{}", device.log());
     assert!(panel.ok(json!({"op": "wait_sc", "timeout": 20})), "no secure channel after the restart");
     device.terminate();
+}
+
+#[test]
+fn a_new_reader_takes_the_key_its_panel_gives_it_and_keeps_it() {
+    let Some(python) = tools("osdp_e2e") else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_socat, dev_end, panel_end) = line(tmp.path());
+    let store = tmp.path().join("store");
+    // No key: the reader starts in install mode.
+    let args = [
+        "--store",
+        path_str(&store),
+        "--listen",
+        "127.0.0.1:0",
+        "--osdp",
+        path_str(&dev_end),
+        "--osdp-address",
+        ADDRESS,
+    ];
+    let device_log = tmp.path().join("device.log");
+    let mut device = DeviceProcess::start(&args, &device_log);
+    let mut panel = Panel::start(&python, &panel_end, &format!("install:{KEY}"), &tmp.path().join("panel.log"));
+    assert!(panel.ok(json!({"op": "wait_sc", "timeout": 20})), "no secure channel in install mode:\n{}", device.log());
+    let log = wait_log(&device, "the panel set a new secure channel key", 1, Duration::from_secs(5));
+    assert!(log.contains("install mode"), "{log}");
+    // The key is in the sealed store: after a restart the reader uses it, not the default key.
+    device.kill();
+    assert!(panel.ok(json!({"op": "wait_offline", "timeout": 20})));
+    let device = DeviceProcess::start(&args, &device_log);
+    assert!(panel.ok(json!({"op": "retry"})));
+    assert!(panel.ok(json!({"op": "wait_sc", "timeout": 20})), "the panel's key was not kept:\n{}", device.log());
+    let restarted = device.log();
+    let second_start = restarted.rsplit("device started").next().unwrap_or_default();
+    assert!(second_start.contains("secure=true") && !second_start.contains("install mode"), "{second_start}");
 }

@@ -1,7 +1,7 @@
 """An independent OSDP control panel for the end-to-end tests: PyPI's `libosdp` (osdp.ControlPanel)
 on one end of a pty pair, driven by JSON lines on stdin, one JSON answer per line on stdout.
 
-    python panel.py TTY ADDRESS SCBK_HEX
+    python panel.py TTY ADDRESS [install:]SCBK_HEX
 
 Operations: {"op": "wait_online" | "wait_offline" | "wait_sc", "timeout": S}, {"op": "status"},
 {"op": "card", "timeout": S}, {"op": "no_card", "secs": S}, {"op": "led", "colour": "green",
@@ -78,9 +78,15 @@ def next_card(cp, address, timeout):
 
 
 def main():
-    path, address, scbk = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])
+    path, address = sys.argv[1], int(sys.argv[2])
     channel = PtyChannel(path)
-    info = osdp.PDInfo(address, channel, scbk=scbk, flags=[osdp.LibFlag.EnforceSecure])
+    if sys.argv[3].startswith("install:"):
+        # A new reader: the secure channel starts under the default key (SCBK-D), and the panel
+        # then gives the reader this key (KEYSET).
+        key = bytes.fromhex(sys.argv[3].removeprefix("install:"))
+        info = osdp.PDInfo(address, channel, scbk=key, flags=[osdp.LibFlag.InstallMode])
+    else:
+        info = osdp.PDInfo(address, channel, scbk=bytes.fromhex(sys.argv[3]), flags=[osdp.LibFlag.EnforceSecure])
     cp = osdp.ControlPanel([info], log_level=osdp.LogLevel.Warning)
     cp.start()
     answer = lambda **kv: print(json.dumps(kv), flush=True)

@@ -247,8 +247,11 @@ fn panel_event(cmd: OsdpCommand, core: &Core) -> Option<PanelEvent> {
         OsdpCommand::Text(t) => PanelCommand::Text(String::from_utf8_lossy(&t.data).into_owned()),
         OsdpCommand::KeySet(k) => {
             let key: [u8; 16] = k.data.get(..16).and_then(|d| d.try_into().ok())?;
-            if let Err(e) = core.lock().store.set_panel_key(key) {
-                tracing::error!(error = %e, "cannot keep the panel's new secure channel key; it is lost at restart");
+            match core.lock().store.set_panel_key(key) {
+                Ok(()) => tracing::info!("the panel set a new secure channel key; kept in the store"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot keep the panel's new secure channel key; it is lost at restart")
+                }
             }
             PanelCommand::KeySet
         }

@@ -37,10 +37,17 @@ pub fn login(registry: &mut Registry, args: &LoginArgs) -> Result<()> {
 
 pub fn list(registry: &Registry, args: &ListArgs) -> Result<()> {
     let people = registry.people()?;
+    let cards: std::collections::HashMap<_, _> = registry.cards()?.into_iter().collect();
+    let logins: std::collections::HashMap<_, _> = registry.logins()?.into_iter().map(|(l, p)| (p, l)).collect();
     if args.json {
         let v: Vec<serde_json::Value> = people
             .iter()
-            .map(|p| serde_json::json!({"id": p.id, "name": p.name, "templates": p.templates, "created_ms": p.created_ms}))
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.id, "name": p.name, "templates": p.templates, "created_ms": p.created_ms,
+                    "card": cards.get(&p.id).map(|c| c.to_string()), "login": logins.get(&p.id),
+                })
+            })
             .collect();
         println!("{}", serde_json::Value::Array(v));
         return Ok(());
@@ -49,7 +56,14 @@ pub fn list(registry: &Registry, args: &ListArgs) -> Result<()> {
         println!("nobody enrolled yet: `facegate enroll NAME PHOTO`");
     }
     for p in &people {
-        println!("{:>5}  {:<40} {} template(s)", p.id, p.name, p.templates);
+        let mut extra = String::new();
+        if let Some(c) = cards.get(&p.id) {
+            extra += &format!("  card {c}");
+        }
+        if let Some(l) = logins.get(&p.id) {
+            extra += &format!("  login {l}");
+        }
+        println!("{:>5}  {:<40} {} template(s){extra}", p.id, p.name, p.templates);
     }
     let devices = registry.devices()?;
     if !devices.is_empty() {
