@@ -4,6 +4,7 @@
 
 mod util;
 
+mod aarch64_e2e;
 mod bad_images;
 mod conformance;
 mod crash_e2e;
@@ -18,6 +19,7 @@ mod liveness_e2e;
 mod load_e2e;
 mod models;
 mod osdp_e2e;
+mod package_e2e;
 mod pam_e2e;
 mod registry_cli;
 mod security_e2e;

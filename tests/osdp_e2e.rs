@@ -3,7 +3,7 @@
 //! secure channel. A granted person's card reaches the panel; strangers and people without a
 //! card send nothing; the panel's LED shows on the display; noise and a restart are survived.
 
-use crate::util::{data_dir, facegate, lfw_people, missing, path_str, repo_root, run_ok, DeviceProcess};
+use crate::util::{data_dir, facegate, lfw_people, missing, path_str, repo_root, run_ok, DeviceProcess, PtyPair};
 use facegate_engine::{Engine, EngineConfig, FacePolicy, QualityGate};
 use facegate_host::commands::demo::FrameWriter;
 use facegate_proto::CardFormat;
@@ -27,15 +27,6 @@ fn osdp_python() -> Option<PathBuf> {
             "osdp_e2e: {} has no `osdp` module (pip install libosdp, or set FACEGATE_OSDP_PYTHON)",
             python.display()
         ))
-    }
-}
-
-struct Socat(Child);
-
-impl Drop for Socat {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -114,40 +105,19 @@ fn visit(writer: &mut FrameWriter, photo: &Path) {
     }
 }
 
-/// The RS-485 line: a pty pair, the reader's end and the panel's.
-fn line(dir: &Path) -> (Socat, PathBuf, PathBuf) {
-    let (dev_end, panel_end) = (dir.join("ttyREADER"), dir.join("ttyPANEL"));
-    let socat = Socat(
-        Command::new("socat")
-            // ignoreeof: the line outlives a reader that is killed and started again.
-            .arg(format!("pty,raw,echo=0,ignoreeof,link={}", dev_end.display()))
-            .arg(format!("pty,raw,echo=0,link={}", panel_end.display()))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat"),
-    );
-    let t = Instant::now();
-    while !(dev_end.exists() && panel_end.exists()) {
-        assert!(t.elapsed() < Duration::from_secs(10), "socat did not create the pty pair");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (socat, dev_end, panel_end)
-}
-
-/// socat and the panel's Python, or why the test cannot run here.
-fn tools(test: &str) -> Option<PathBuf> {
-    if Command::new("socat").arg("-V").output().is_err() {
-        return missing(format!("{test}: socat is required (apt install socat)"));
-    }
-    osdp_python()
+/// The RS-485 line (a pty pair: the reader's end, the panel's) and the panel's Python, or why
+/// the test cannot run here.
+fn tools(dir: &Path, test: &str) -> Option<(PtyPair, PathBuf)> {
+    let line = PtyPair::new(dir, "ttyREADER", "ttyPANEL", test)?;
+    Some((line, osdp_python()?))
 }
 
 #[test]
 fn an_independent_panel_receives_the_card_of_the_person_the_door_grants() {
     let Some(data) = data_dir("osdp_e2e") else { return };
-    let Some(python) = tools("osdp_e2e") else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (_socat, dev_end, panel_end) = line(tmp.path());
+    let Some((line, python)) = tools(tmp.path(), "osdp_e2e") else { return };
+    let (dev_end, panel_end) = (line.a.clone(), line.b.clone());
     let (store, frames, screens, registry) = (
         tmp.path().join("store"),
         tmp.path().join("frames"),
@@ -276,9 +246,9 @@ fn an_independent_panel_receives_the_card_of_the_person_the_door_grants() {
 
 #[test]
 fn a_new_reader_takes_the_key_its_panel_gives_it_and_keeps_it() {
-    let Some(python) = tools("osdp_e2e") else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (_socat, dev_end, panel_end) = line(tmp.path());
+    let Some((line, python)) = tools(tmp.path(), "osdp_e2e") else { return };
+    let (dev_end, panel_end) = (line.a.clone(), line.b.clone());
     let store = tmp.path().join("store");
     // No key: the reader starts in install mode.
     let args = [

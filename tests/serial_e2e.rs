@@ -1,45 +1,18 @@
 //! Host and device over a serial line: a `socat` pseudo-terminal pair stands in for the USB
 //! cable. Pair, enrol from LFW, sync, and follow decisions, all over the pty.
 
-use crate::util::{data_dir, facegate, lfw_people, run_ok, DeviceProcess};
+use crate::util::{data_dir, facegate, lfw_people, run_ok, DeviceProcess, PtyPair};
 use facegate_engine::{Engine, EngineConfig, FacePolicy, QualityGate};
 use facegate_host::commands::demo::FrameWriter;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Socat(std::process::Child);
-
-impl Drop for Socat {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::Stdio;
 
 #[test]
 fn enrol_sync_and_follow_events_over_a_pty_pair() {
     let Some(data) = data_dir("serial_e2e") else { return };
-    if Command::new("socat").arg("-V").output().is_err() {
-        assert!(std::env::var("FACEGATE_REQUIRE_DATA").is_err(), "socat is required (apt install socat)");
-        eprintln!("SKIPPED serial_e2e: socat not installed");
-        return;
-    }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (dev_end, host_end) = (tmp.path().join("ttyDEVICE"), tmp.path().join("ttyHOST"));
-    let _socat = Socat(
-        Command::new("socat")
-            .arg(format!("pty,raw,echo=0,link={}", dev_end.display()))
-            .arg(format!("pty,raw,echo=0,link={}", host_end.display()))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat"),
-    );
-    let t = Instant::now();
-    while !(dev_end.exists() && host_end.exists()) {
-        assert!(t.elapsed() < Duration::from_secs(10), "socat did not create the pty pair");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let Some(line) = PtyPair::new(tmp.path(), "ttyDEVICE", "ttyHOST", "serial_e2e") else { return };
+    let (dev_end, host_end) = (line.a.clone(), line.b.clone());
     let (store, frames, registry) =
         (tmp.path().join("store"), tmp.path().join("frames"), tmp.path().join("registry.sqlite3"));
     std::fs::create_dir(&frames).expect("frames");

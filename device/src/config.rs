@@ -13,6 +13,7 @@
 //! liveness_threshold = 0.0087  # live probability a visit must reach (default: the measured one)
 //! lockout = { max_failures = 5, window_secs = 60, cooldown_secs = 30 }
 //! action = "/usr/local/bin/open-door"
+//! camera = 0                  # V4L2 index (build feature `camera`)
 //! store = "/var/lib/facegate"
 //! listen = "127.0.0.1:7700"
 //! serial = "/dev/ttyGS0"
@@ -72,6 +73,8 @@ pub struct DeviceConfig {
     pub lockout: Option<LockoutConfig>,
     pub action: Option<String>,
     pub action_timeout_secs: Option<u64>,
+    /// The camera's V4L2 index (`--camera`).
+    pub camera: Option<u32>,
     pub store: Option<PathBuf>,
     pub listen: Option<String>,
     pub serial: Option<String>,

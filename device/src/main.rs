@@ -210,7 +210,7 @@ fn run(args: RunArgs) -> Result<()> {
         ($($f:ident),*) => { $( if args.$f.is_some() { config.$f = args.$f.clone(); } )* };
     }
     flag!(store, listen, serial, baud, display_png, models, name, action, owner, mode, max_frame_pixels);
-    flag!(unlock_socket, unlock_group, capture);
+    flag!(unlock_socket, unlock_group, capture, camera);
     if let Some(on) = &args.liveness {
         config.liveness = Some(on == "on");
     }
@@ -272,7 +272,7 @@ fn run(args: RunArgs) -> Result<()> {
             | Capabilities::SYNC
             | Capabilities::FAR_TARGET
             | Capabilities::LIVENESS
-            | if args.camera.is_some() { Capabilities::CAMERA } else { Capabilities::NONE },
+            | if config.camera.is_some() { Capabilities::CAMERA } else { Capabilities::NONE },
         identify: matches!(mode, Mode::Identify) && !unlock_only,
     };
     let core = Arc::new(Core::new(identity, engine.calibration.clone(), store, audit, settings)?);
@@ -320,7 +320,8 @@ fn run(args: RunArgs) -> Result<()> {
         max_frame_pixels: config.max_frame_pixels,
     };
     let open_source = || -> Result<Option<Box<dyn FrameSource>>> {
-        Ok(match (&args.frames, args.camera) {
+        // Frames on the command line replace the configured camera (tests, replays).
+        Ok(match (&args.frames, config.camera) {
             (Some(dir), _) => Some(Box::new(DirSource::open(dir, dir_options.clone(), core.stop.clone())?)),
             (None, Some(index)) => Some(camera_source(index)?),
             (None, None) => None,
@@ -348,7 +349,7 @@ fn run(args: RunArgs) -> Result<()> {
         kiosk = kiosk.with_unlock(jobs);
     }
     if on_demand {
-        if args.frames.is_none() && args.camera.is_none() {
+        if args.frames.is_none() && config.camera.is_none() {
             bail!("--capture on-demand needs a camera (--camera N) or --frames DIR to open per request");
         }
         let opener = || {

@@ -118,6 +118,11 @@ enum EvalCommand {
         after_help = "Example:\n  facegate eval liveness --root ../shared/faces/nuaa_pad_dev --json\n  facegate eval liveness --root ../shared/faces/nuaa_pad_dev --fit-out models/liveness.toml"
     )]
     Liveness(commands::eval::liveness::EvalLivenessArgs),
+    /// The five points and embedding of each listed photo as JSON lines (to compare builds).
+    #[command(
+        after_help = "Example:\n  facegate eval embed --root ../shared/faces/lfw --list photos.txt --out x86.jsonl"
+    )]
+    Embed(commands::eval::embed::EvalEmbedArgs),
     /// Write the engine's aligned 112x112 crops of listed images as PNG (int8 calibration data).
     #[command(
         after_help = "Example:\n  facegate eval crops --root ../shared/faces/lfw --list models/.work/calib-list.txt --out models/.work/calib-rust"
@@ -231,6 +236,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Eval(EvalCommand::Liveness(args)) => {
             let report = commands::eval::liveness::run(&load_engine(cli)?, args)?;
             commands::eval::liveness::print(&report, args.json)?;
+        }
+        Command::Eval(EvalCommand::Embed(args)) => {
+            let n = commands::eval::embed::run(&load_engine(cli)?, args)?;
+            eprintln!("{n} photo(s)");
         }
         Command::Eval(EvalCommand::Faces(args)) => {
             let report = commands::eval::faces::run(&load_engine(cli)?, args)?;

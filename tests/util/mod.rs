@@ -44,6 +44,54 @@ pub fn missing<T>(msg: String) -> Option<T> {
     None
 }
 
+/// Two connected pseudo-terminals made by `socat`, e.g. a serial or RS-485 line with the device
+/// on one end; removed when dropped. The line outlives a process that is killed on either end
+/// and started again (`ignoreeof`).
+pub struct PtyPair {
+    socat: std::process::Child,
+    pub a: PathBuf,
+    pub b: PathBuf,
+}
+
+impl PtyPair {
+    /// The pair as links `dir/a` and `dir/b`; `None` (see [`missing`]) without socat.
+    pub fn new(dir: &Path, a: &str, b: &str, test: &str) -> Option<PtyPair> {
+        if std::process::Command::new("socat").arg("-V").output().is_err() {
+            return missing(format!("{test}: socat is required (apt install socat)"));
+        }
+        let (a, b) = (dir.join(a), dir.join(b));
+        let socat = std::process::Command::new("socat")
+            .arg(format!("pty,raw,echo=0,ignoreeof,link={}", a.display()))
+            .arg(format!("pty,raw,echo=0,ignoreeof,link={}", b.display()))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("socat");
+        let t = std::time::Instant::now();
+        while !(a.exists() && b.exists()) {
+            assert!(t.elapsed() < std::time::Duration::from_secs(10), "socat did not create the pty pair");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(PtyPair { socat, a, b })
+    }
+}
+
+impl Drop for PtyPair {
+    fn drop(&mut self) {
+        let _ = self.socat.kill();
+        let _ = self.socat.wait();
+    }
+}
+
+/// Like [`missing`] for what only the board checks build (the aarch64 binaries, the Debian
+/// packages: `.ci/board`): a failure only under `FACEGATE_REQUIRE_BOARD=1`.
+pub fn board_missing<T>(msg: String) -> Option<T> {
+    if std::env::var("FACEGATE_REQUIRE_BOARD").is_ok_and(|v| v == "1") {
+        panic!("{msg}");
+    }
+    eprintln!("SKIPPED {msg}");
+    None
+}
+
 /// Path of a workspace binary (`facegate`, `facegate-device`), built on first use.
 ///
 /// Tests of the root package cannot see other packages' `CARGO_BIN_EXE_*`, so they ask cargo

@@ -78,16 +78,27 @@ pub fn preprocess(img: &RgbImage, crop: Crop) -> Vec<f32> {
 /// Reduces the iBUG 68-point layout to eye centres (mean of the six eye-contour points), nose
 /// tip and the outer mouth corners. On LFW this choice beat the four-lid-point eyes and
 /// averaged inner/outer lip corners (models/reference/SPEC.md, docs/ACCURACY.md).
+///
+/// The points are snapped to a 1/64 px grid ([`POINT_GRID`]): the landmark network's last bits
+/// differ between CPU architectures (tract's kernels), and the int8 embedding magnifies the
+/// one-level pixel differences those make in the aligned crop. On the grid, x86-64 and aarch64
+/// align the same crop (docs/PERFORMANCE.md#aarch64); 1/64 px is far below the landmarks'
+/// own error.
 pub fn five_points(p: &[Point]) -> Option<FivePoints> {
     if p.len() != 68 {
         return None;
     }
+    let snap = |v: f32| (v * POINT_GRID).round() / POINT_GRID;
     let mean = |ix: &[usize]| {
         let n = ix.len() as f32;
         [ix.iter().map(|&i| p[i][0]).sum::<f32>() / n, ix.iter().map(|&i| p[i][1]).sum::<f32>() / n]
     };
-    Some([mean(&[36, 37, 38, 39, 40, 41]), mean(&[42, 43, 44, 45, 46, 47]), p[30], p[48], p[54]])
+    let five = [mean(&[36, 37, 38, 39, 40, 41]), mean(&[42, 43, 44, 45, 46, 47]), p[30], p[48], p[54]];
+    Some(five.map(|[x, y]| [snap(x), snap(y)]))
 }
+
+/// Subdivisions of a pixel the five points are snapped to.
+pub const POINT_GRID: f32 = 64.0;
 
 #[cfg(test)]
 mod tests {

@@ -86,12 +86,24 @@ impl Manifest {
     }
 }
 
-/// The default models folder: `$FACEGATE_MODELS`, else the repository's `models/`.
+/// The default models folder: `$FACEGATE_MODELS`, else the source tree's `models/`, else
+/// [`INSTALLED_MODELS`].
 pub fn default_models_dir() -> PathBuf {
-    std::env::var_os("FACEGATE_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+    if let Some(dir) = std::env::var_os("FACEGATE_MODELS") {
+        return PathBuf::from(dir);
+    }
+    // A build run from its source tree uses the tree's models; an installed one (the Debian
+    // packages) those under /usr/share.
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    if source.join("manifest.toml").is_file() {
+        source
+    } else {
+        PathBuf::from(INSTALLED_MODELS)
+    }
 }
+
+/// Where the packages install the models.
+pub const INSTALLED_MODELS: &str = "/usr/share/facegate/models";
 
 /// The networks' input sizes: the one place they are set. The stages read them from here.
 pub mod input {

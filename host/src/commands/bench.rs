@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// Face data folder holding lfw/ (default: $FACEGATE_DATA or ../shared/faces).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Time on your own photos instead (a folder of face photos, e.g. on a board): every
+    /// image under it, without the onnxruntime reference (which reads LFW's list).
+    #[arg(long, conflicts_with = "data")]
+    pub images: Option<PathBuf>,
     /// Timed runs per stage (images are cycled).
     #[arg(long, default_value_t = 200)]
     pub runs: usize,
@@ -93,18 +97,49 @@ fn random_gallery(n: usize, seed: u64) -> (Gallery, Embedding) {
     (g, unit())
 }
 
-pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
+/// The images timed: the reference's LFW list, or every image under `--images`.
+fn bench_images(config: &EngineConfig, args: &BenchArgs) -> Result<(PathBuf, Vec<PathBuf>)> {
+    if let Some(dir) = &args.images {
+        let people = facegate_engine::dataset::people(dir, 1).with_context(|| format!("listing {}", dir.display()))?;
+        let mut list: Vec<PathBuf> = people.into_iter().flat_map(|(_, p)| p).collect();
+        if list.is_empty() {
+            // A flat folder of photos.
+            list = std::fs::read_dir(dir)
+                .with_context(|| format!("listing {}", dir.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| facegate_engine::dataset::is_photo(p))
+                .collect();
+            list.sort();
+        }
+        if list.is_empty() {
+            bail!("no images under {}", dir.display());
+        }
+        return Ok((PathBuf::new(), list));
+    }
     let lfw = data_dir(args).join("lfw");
-    let list_path = config.models_dir.join("reference/conformance_list.txt");
+    let list_path = config.models_dir.join(REFERENCE_LIST);
     let list: Vec<PathBuf> = std::fs::read_to_string(&list_path)
-        .with_context(|| format!("reading the bench image list {}", list_path.display()))?
+        .with_context(|| format!("reading the bench image list {} (or pass --images DIR)", list_path.display()))?
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(PathBuf::from)
         .collect();
-    if !lfw.join(&list[0]).is_file() {
-        bail!("bench images not found under {} (pass --data DIR holding lfw/)", lfw.display());
+    if list.first().is_none_or(|first| !lfw.join(first).is_file()) {
+        bail!(
+            "bench images not found under {} (pass --data DIR holding lfw/, or --images DIR of your photos)",
+            lfw.display()
+        );
     }
+    Ok((lfw, list))
+}
+
+/// The LFW images the onnxruntime reference and our bench share.
+const REFERENCE_LIST: &str = "reference/conformance_list.txt";
+
+pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
+    let (lfw, list) = bench_images(config, args)?;
+    let list_path = config.models_dir.join(REFERENCE_LIST);
     let engine = Engine::load(&EngineConfig { flip: false, ..config.clone() })?;
 
     let mut decode_ms = Vec::new();
@@ -206,12 +241,21 @@ pub fn run(config: &EngineConfig, args: &BenchArgs) -> Result<Value> {
     if let Some(ms) = out["liveness"]["ms"].as_f64() {
         out["liveness"]["ratio_to_pipeline"] = json!(ms / pipeline);
     }
-    if !args.no_ort {
-        let ort = ort_reference(config, args, &lfw, &list_path, &engine)?;
-        let ort_pipeline = ort.get("pipeline_ms").and_then(Value::as_f64);
-        out["ort_pipeline_ms"] = json!(ort_pipeline);
-        out["ratio_vs_ort"] = json!(ort_pipeline.map(|o| pipeline / o));
-        out["ort"] = ort;
+    // The reference needs Python with onnxruntime, which a board rarely has: without it the
+    // column is empty and the report says why.
+    let ort = match (args.no_ort, &args.images) {
+        (true, _) => Err("--no-ort".to_owned()),
+        (false, Some(_)) => Err("the reference times LFW's list, not --images".to_owned()),
+        (false, None) => ort_reference(config, args, &lfw, &list_path, &engine).map_err(|e| format!("{e:#}")),
+    };
+    match ort {
+        Ok(ort) => {
+            let ort_pipeline = ort.get("pipeline_ms").and_then(Value::as_f64);
+            out["ort_pipeline_ms"] = json!(ort_pipeline);
+            out["ratio_vs_ort"] = json!(ort_pipeline.map(|o| pipeline / o));
+            out["ort"] = ort;
+        }
+        Err(why) => out["ort_skipped"] = json!(why),
     }
     Ok(out)
 }
@@ -399,6 +443,9 @@ pub fn print(v: &Value, json: bool) {
         f("second_look_ms")
     );
     println!("  ratio vs onnxruntime {}   speed-up vs tract alone {}x", f("ratio_vs_ort"), f("speedup_vs_tract_only"));
+    if let Some(why) = v["ort_skipped"].as_str() {
+        println!("  (no onnxruntime column: {why})");
+    }
     println!("  vs dlib face_recognition (125 ms): {}x faster", f("speedup_vs_dlib"));
     println!("  identify 1:10k {} ms, 1:100k {} ms", f("match_10k_ms"), f("identify_100k_ms"));
     println!("  peak RSS {} MB", f("rss_mb"));

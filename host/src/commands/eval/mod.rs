@@ -3,9 +3,11 @@
 //! [`pairs`]: 1:1 verification on a pair list; [`faces`]: how many faces are found and usable;
 //! [`identify`]: 1:N at a door with strangers ([`split`] writes such a protocol from a folder);
 //! [`calibrate`]: the score calibration the device turns a FAR target into a threshold with;
-//! [`liveness`]: presentation-attack detection (APCER, BPCER).
+//! [`liveness`]: presentation-attack detection (APCER, BPCER); [`embed`]: the raw points and
+//! embeddings, to compare two builds.
 
 pub mod calibrate;
+pub mod embed;
 pub mod faces;
 pub mod identify;
 pub mod liveness;
