@@ -300,11 +300,6 @@ impl Door {
         Ok(Some(door))
     }
 
-    /// A card reader of some kind is attached (panel or Wiegand).
-    pub fn reports_cards(&self) -> bool {
-        self.panel.is_some() || self.wiegand.is_some()
-    }
-
     /// The card a grant of `person` is reported as: theirs, else as configured for people
     /// without one.
     pub fn credential(&self, person: PersonId, own: Option<Card>) -> Option<Card> {
