@@ -265,7 +265,7 @@ fn screens(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn with_the_panels_authority_the_door_waits_for_its_answer_and_opens_nothing_itself() {
-    use facegate_device::door::{Authority, Door, DoorConfig, LedColour, PanelCommand, PanelEvent};
+    use facegate_device::door::{Authority, Door, DoorConfig, LedColour, PanelCommand};
     use facegate_proto::{CardEntry, CardFormat};
     let Some(rig) = rig(Settings { consensus_required: 1, consensus_window: 1, ..Settings::default() }, 2) else {
         return;
@@ -283,7 +283,7 @@ fn with_the_panels_authority_the_door_waits_for_its_answer_and_opens_nothing_its
             let got = cards_rx.recv_timeout(Duration::from_secs(10)).ok();
             if answer {
                 let led = PanelCommand::Led { colour: LedColour::Green, temporary: true, ms: 2000 };
-                events_tx.send(PanelEvent::Command(led)).expect("kiosk listening");
+                events_tx.send(led).expect("kiosk listening");
             }
             got
         });

@@ -149,3 +149,37 @@ fn a_commit_after_another_host_changed_the_store_is_refused() {
     assert_eq!(error_code(&reply), Some(ErrorCode::GenerationMismatch));
     assert_eq!(RawSession::connect(&addr_s, Some(key)).ids().len(), 1, "B's template is still there");
 }
+
+#[test]
+fn removing_the_last_card_and_login_removes_them_from_the_device() {
+    let Paired { tmp: _tmp, store: _, registry, device: _device, addr_s, addr: _, model } = Paired::new();
+    let mut reg = Registry::open(&registry).expect("registry");
+    add_people(&mut reg, &model, 0, 2);
+    reg.set_card(
+        "Person 0000",
+        &facegate_proto::Card::parse("12:3456", facegate_proto::CardFormat::H10301, false).expect("card"),
+    )
+    .expect("card");
+    reg.set_login("Person 0001", "bob").expect("login");
+    drop(reg);
+    let sync = |registry: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(run_ok(facegate(registry).args(["sync", "--json"])).trim()).expect("sync --json")
+    };
+    let first = sync(&registry);
+    assert_eq!((first["cards"].as_u64(), first["logins"].as_u64()), (Some(1), Some(1)));
+
+    // A revoked card or login must not stay on the door, also when it was the last one.
+    run_ok(facegate(&registry).args(["card", "Person 0000", "--remove"]));
+    run_ok(facegate(&registry).args(["login", "Person 0001", "--remove"]));
+    let second = sync(&registry);
+    assert_eq!((second["cards"].as_u64(), second["logins"].as_u64()), (Some(0), Some(0)));
+    let audit = run_ok(facegate(&registry).args(["audit", "--device", &addr_s, "--json"]));
+    for detail in ["1 card(s) mapped", "0 card(s) mapped", "1 login(s) mapped", "0 login(s) mapped"] {
+        assert!(audit.contains(detail), "no audit record {detail:?}:\n{audit}");
+    }
+    // An unchanged map is not written (or audited) again.
+    sync(&registry);
+    let again = run_ok(facegate(&registry).args(["audit", "--device", &addr_s, "--json"]));
+    assert_eq!(again.matches("card(s) mapped").count(), 2, "{again}");
+    assert_eq!(again.matches("login(s) mapped").count(), 2, "{again}");
+}

@@ -272,7 +272,7 @@ fn run(args: RunArgs) -> Result<()> {
             | Capabilities::SYNC
             | Capabilities::FAR_TARGET
             | Capabilities::LIVENESS
-            | if config.camera.is_some() { Capabilities::CAMERA } else { Capabilities::NONE },
+            | if config.camera.is_some() && args.frames.is_none() { Capabilities::CAMERA } else { Capabilities::NONE },
         identify: matches!(mode, Mode::Identify) && !unlock_only,
     };
     let core = Arc::new(Core::new(identity, engine.calibration.clone(), store, audit, settings)?);

@@ -437,21 +437,29 @@ impl TemplateStore {
     }
 
     /// Replaces the login map (the generation does not change: templates did not).
-    pub fn set_logins(&mut self, logins: Vec<LoginEntry>) -> Result<(), StoreError> {
+    /// Replaces the login map; `false` when it was already this one (nothing written).
+    pub fn set_logins(&mut self, logins: Vec<LoginEntry>) -> Result<bool, StoreError> {
+        if self.state.logins == logins {
+            return Ok(false);
+        }
         let mut next = self.state.clone();
         next.logins = logins;
-        self.commit(next)
+        self.commit(next).map(|()| true)
     }
 
     pub fn cards(&self) -> &[CardEntry] {
         &self.state.cards
     }
 
-    /// Replaces the card map (the generation does not change: templates did not).
-    pub fn set_cards(&mut self, cards: Vec<CardEntry>) -> Result<(), StoreError> {
+    /// Replaces the card map (the generation does not change: templates did not); `false` when
+    /// it was already this one (nothing written).
+    pub fn set_cards(&mut self, cards: Vec<CardEntry>) -> Result<bool, StoreError> {
+        if self.state.cards == cards {
+            return Ok(false);
+        }
         let mut next = self.state.clone();
         next.cards = cards;
-        self.commit(next)
+        self.commit(next).map(|()| true)
     }
 
     pub fn panel_key(&self) -> Option<[u8; 16]> {

@@ -11,7 +11,7 @@ use facegate_proto::{
     CardEntry, ErrorCode, LoginEntry, Request, Response, SyncDigest, Template, TemplateSummary, CARDS_PER_MESSAGE,
     MAX_LOGINS, MAX_SYNC_CHUNK,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What a sync did to one device.
@@ -65,7 +65,7 @@ fn diff(device: &BTreeMap<u32, TemplateSummary>, wanted: &[Template]) -> (u32, u
             Some(_) => {}
         }
     }
-    let keep: std::collections::BTreeSet<u32> = wanted.iter().map(|t| t.id).collect();
+    let keep: BTreeSet<u32> = wanted.iter().map(|t| t.id).collect();
     let removed = device.keys().filter(|id| !keep.contains(id)).count() as u32;
     (added, removed, changed)
 }
@@ -137,8 +137,7 @@ fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_pro
     let record = registry.device(&addr.to_string())?;
     let unchanged = added == 0 && removed == 0 && changed == 0;
     if unchanged && record.as_ref().is_some_and(|r| r.last_generation == Some(generation)) {
-        let logins = sync_logins(&mut client, registry, &wanted)?;
-        let cards = sync_cards(&mut client, registry, &wanted)?;
+        let (logins, cards) = sync_credentials(&mut client, registry, &wanted)?;
         return Ok(SyncOutcome {
             logins,
             cards,
@@ -187,8 +186,7 @@ fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_pro
         }
         Err(e) => return Err(e).context("committing the sync"),
     };
-    let logins = sync_logins(&mut client, registry, &wanted)?;
-    let cards = sync_cards(&mut client, registry, &wanted)?;
+    let (logins, cards) = sync_credentials(&mut client, registry, &wanted)?;
     // `sync_device` records the commit (generation and digest) in the registry.
     Ok(SyncOutcome {
         logins,
@@ -197,20 +195,26 @@ fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_pro
     })
 }
 
-/// Sends the cards of the people this device holds templates for, in pieces the device stores
-/// at the last one. None: nothing sent, so a device from before cards is still synced.
-fn sync_cards(client: &mut Client, registry: &Registry, wanted: &[Template]) -> Result<u32> {
-    let people: std::collections::BTreeSet<u32> = wanted.iter().map(|t| t.person_id).collect();
+/// Sends the logins and cards of the people this device holds templates for. Always sent, an
+/// empty map included, so a login or card removed in the registry is removed on the device; a
+/// device from before logins or cards is still synced while it needs none.
+fn sync_credentials(client: &mut Client, registry: &Registry, wanted: &[Template]) -> Result<(u32, u32)> {
+    let people: BTreeSet<u32> = wanted.iter().map(|t| t.person_id).collect();
+    let logins = sync_logins(client, registry, &people)?;
+    let cards = sync_cards(client, registry, &people)?;
+    Ok((logins, cards))
+}
+
+fn sync_cards(client: &mut Client, registry: &Registry, people: &BTreeSet<u32>) -> Result<u32> {
     let cards: Vec<CardEntry> = registry
         .cards()?
         .into_iter()
         .filter(|(p, _)| people.contains(p))
         .map(|(person_id, card)| CardEntry { person_id, card })
         .collect();
-    if cards.is_empty() {
-        return Ok(0);
-    }
-    let pieces: Vec<&[CardEntry]> = cards.chunks(CARDS_PER_MESSAGE).collect();
+    // An empty map is one empty piece.
+    let pieces: Vec<&[CardEntry]> =
+        if cards.is_empty() { vec![&[]] } else { cards.chunks(CARDS_PER_MESSAGE).collect() };
     let mut stored = 0;
     for (i, piece) in pieces.iter().enumerate() {
         let request =
@@ -218,6 +222,7 @@ fn sync_cards(client: &mut Client, registry: &Registry, wanted: &[Template]) -> 
         match client.request(request) {
             Ok(Response::CardsStored { count, .. }) => stored = count,
             Ok(other) => bail!("unexpected reply to SetCards: {other:?}"),
+            Err(e) if e.device_code() == Some(ErrorCode::Unsupported) && cards.is_empty() => return Ok(0),
             Err(e) if e.device_code() == Some(ErrorCode::Unsupported) => {
                 bail!(
                     "{} predates cards (access-control panels): update its firmware, or remove the cards",
@@ -230,10 +235,7 @@ fn sync_cards(client: &mut Client, registry: &Registry, wanted: &[Template]) -> 
     Ok(stored)
 }
 
-/// Sends the logins of the people this device holds templates for (none: nothing sent, so a
-/// device from before logins is still synced).
-fn sync_logins(client: &mut Client, registry: &Registry, wanted: &[Template]) -> Result<u32> {
-    let people: std::collections::BTreeSet<u32> = wanted.iter().map(|t| t.person_id).collect();
+fn sync_logins(client: &mut Client, registry: &Registry, people: &BTreeSet<u32>) -> Result<u32> {
     let mut logins = facegate_proto::heapless::Vec::<LoginEntry, MAX_LOGINS>::new();
     for (login, person_id) in registry.logins()?.into_iter().filter(|(_, p)| people.contains(p)) {
         let entry = LoginEntry { person_id, login: facegate_proto::bounded_str(&login) };
@@ -241,12 +243,11 @@ fn sync_logins(client: &mut Client, registry: &Registry, wanted: &[Template]) ->
             bail!("more than {MAX_LOGINS} logins for one device: an unlock device serves the people of one computer");
         }
     }
-    if logins.is_empty() {
-        return Ok(0);
-    }
+    let none = logins.is_empty();
     match client.request(Request::SetLogins { logins }) {
         Ok(Response::LoginsStored { count }) => Ok(u32::from(count)),
         Ok(other) => bail!("unexpected reply to SetLogins: {other:?}"),
+        Err(e) if e.device_code() == Some(ErrorCode::Unsupported) && none => Ok(0),
         Err(e) if e.device_code() == Some(ErrorCode::Unsupported) => {
             bail!("{} predates logins (local unlock): update its firmware, or remove the logins", client.addr)
         }

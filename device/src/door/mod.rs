@@ -146,13 +146,6 @@ impl fmt::Display for PanelCommand {
     }
 }
 
-/// What reaches the kiosk from the panel's thread.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PanelEvent {
-    Command(PanelCommand),
-    Link { online: bool, secure: bool },
-}
-
 /// What the display should do with a panel event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PanelAnswer {
@@ -193,7 +186,7 @@ pub struct Door {
     uncarded: Uncarded,
     uncarded_facility: u32,
     panel: Option<Sender<Card>>,
-    events: Option<Receiver<PanelEvent>>,
+    events: Option<Receiver<PanelCommand>>,
     wiegand: Option<wiegand::Output>,
     relay: Option<gpio::Relay>,
     /// A grant the panel has not answered yet.
@@ -234,7 +227,7 @@ impl Door {
         })
     }
 
-    pub fn with_panel(mut self, cards: Sender<Card>, events: Receiver<PanelEvent>) -> Door {
+    pub fn with_panel(mut self, cards: Sender<Card>, events: Receiver<PanelCommand>) -> Door {
         self.panel = Some(cards);
         self.events = Some(events);
         self
@@ -254,14 +247,11 @@ impl Door {
     /// `None` when it names none.
     pub fn open(config: &DoorConfig, core: &std::sync::Arc<crate::state::Core>) -> Result<Option<Door>, DoorError> {
         let authority = config.authority.unwrap_or_default();
-        if config.osdp.is_none() && config.relay.is_none() && config.wiegand.is_none() {
-            if authority == Authority::Panel {
-                return Err(DoorError::Invalid("authority = \"panel\" needs a panel: give osdp (--osdp PATH)".into()));
-            }
-            return Ok(None);
-        }
         if authority == Authority::Panel && config.osdp.is_none() {
             return Err(DoorError::Invalid("authority = \"panel\" needs a panel: give osdp (--osdp PATH)".into()));
+        }
+        if config.osdp.is_none() && config.relay.is_none() && config.wiegand.is_none() {
+            return Ok(None);
         }
         let mut door = Door::new(config)?;
         if let Some(path) = &config.osdp {
@@ -278,7 +268,7 @@ impl Door {
             };
             // Small: answers are few, and a stalled kiosk must not make the line thread wait.
             let (events_tx, events_rx) = std::sync::mpsc::sync_channel(32);
-            let (cards, _thread) = osdp::spawn(osdp, core.clone(), events_tx)
+            let cards = osdp::spawn(osdp, core.clone(), events_tx)
                 .map_err(|error| DoorError::Io { what: "starting the OSDP thread".into(), error })?;
             door = door.with_panel(cards, events_rx);
         }
@@ -341,7 +331,7 @@ impl Door {
     }
 
     /// What the panel said since the last call.
-    pub fn poll(&mut self) -> Vec<PanelEvent> {
+    pub fn poll(&mut self) -> Vec<PanelCommand> {
         self.events.as_ref().map(|r| r.try_iter().collect()).unwrap_or_default()
     }
 

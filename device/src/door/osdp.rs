@@ -1,10 +1,10 @@
 //! The door as an OSDP peripheral device (a reader) on an RS-485 line, through libosdp: the
 //! panel polls it, and it answers a grant with a card read carrying the person's credential.
-//! Panel commands (LED, buzzer, text, a new secure-channel key) come back as [`PanelEvent`]s.
+//! Panel commands (LED, buzzer, text, a new secure-channel key) come back as [`PanelCommand`]s; the link's state is audited here.
 //!
 //! libosdp wants `refresh` at least every 50 ms and never blocks; it runs on its own thread.
 
-use super::PanelEvent;
+use super::PanelCommand;
 use crate::state::Core;
 use facegate_proto::{AuditKind, Card};
 use libosdp::{
@@ -107,13 +107,9 @@ impl Channel for SerialChannel {
 
 /// Starts the peripheral on its own thread: cards sent on the returned sender are reported to
 /// the panel; what the panel says arrives on `events`.
-pub fn spawn(
-    config: OsdpConfig,
-    core: Arc<Core>,
-    events: SyncSender<PanelEvent>,
-) -> std::io::Result<(Sender<Card>, std::thread::JoinHandle<()>)> {
+pub fn spawn(config: OsdpConfig, core: Arc<Core>, events: SyncSender<PanelCommand>) -> std::io::Result<Sender<Card>> {
     let (cards_tx, cards_rx) = std::sync::mpsc::channel::<Card>();
-    let handle = std::thread::Builder::new().name("osdp".into()).spawn(move || {
+    std::thread::Builder::new().name("osdp".into()).spawn(move || {
         while !core.is_stopping() {
             if let Err(e) = serve(&config, &core, &events, &cards_rx) {
                 tracing::warn!(path = %config.path, error = %e, "OSDP line unavailable; retrying");
@@ -124,14 +120,14 @@ pub fn spawn(
             }
         }
     })?;
-    Ok((cards_tx, handle))
+    Ok(cards_tx)
 }
 
 /// Serves the panel until the line fails or the device stops.
 fn serve(
     config: &OsdpConfig,
     core: &Arc<Core>,
-    events: &SyncSender<PanelEvent>,
+    events: &SyncSender<PanelCommand>,
     cards: &Receiver<Card>,
 ) -> Result<(), String> {
     let port = serialport::new(&config.path, config.baud)
@@ -191,7 +187,7 @@ fn serve(
             }
         }
         while let Ok(cmd) = cmd_rx.try_recv() {
-            if let Some(event) = panel_event(cmd, core) {
+            if let Some(event) = panel_command(cmd, core) {
                 // A full queue means the kiosk is behind; the command is in the audit log anyway.
                 let _ = events.try_send(event);
             }
@@ -206,7 +202,6 @@ fn serve(
             };
             tracing::info!(online, secure, "{detail}");
             core.audit(AuditKind::Panel, None, None, detail);
-            let _ = events.try_send(PanelEvent::Link { online, secure });
         }
         if !busy.load(Ordering::Relaxed) {
             std::thread::sleep(IDLE_REFRESH);
@@ -224,8 +219,8 @@ fn report(pd: &mut PeripheralDevice, card: &Card) {
 }
 
 /// What a panel command means for the kiosk, audited as it arrives.
-fn panel_event(cmd: OsdpCommand, core: &Core) -> Option<PanelEvent> {
-    use super::{LedColour, PanelCommand};
+fn panel_command(cmd: OsdpCommand, core: &Core) -> Option<PanelCommand> {
+    use super::LedColour;
     let command = match cmd {
         OsdpCommand::Led(led) => {
             // A temporary state (control code 2) is the answer to a read; a permanent one
@@ -262,5 +257,5 @@ fn panel_event(cmd: OsdpCommand, core: &Core) -> Option<PanelEvent> {
         }
     };
     core.audit(AuditKind::Panel, None, None, &command.to_string());
-    Some(PanelEvent::Command(command))
+    Some(command)
 }

@@ -12,7 +12,7 @@ pub mod track;
 pub mod unlock;
 
 use crate::display::{NormRect, PngDisplay, Screen};
-use crate::door::{Authority, Door, PanelAnswer, PanelEvent};
+use crate::door::{Authority, Door, PanelAnswer};
 use crate::state::{Core, EffectiveThreshold, Settings};
 use action::{Action, ActionContext};
 use decide::{Consensus, Lockout, LockoutChange, Verdict, Vote};
@@ -187,8 +187,7 @@ impl<'e> Kiosk<'e> {
     fn poll_door(&mut self) {
         let Some(door) = self.door.as_mut() else { return };
         let mut screens = Vec::new();
-        for event in door.poll() {
-            let PanelEvent::Command(command) = event else { continue };
+        for command in door.poll() {
             let Some(answer) = PanelAnswer::of(&command) else { continue };
             let (screen, hold) = match answer {
                 PanelAnswer::Open { hold } => (Screen::DoorOpen { name: door.answered() }, hold),

@@ -239,9 +239,11 @@ impl Session {
         let count = staged.len() as u32;
         let mut inner = self.core.lock();
         match inner.store.set_cards(staged) {
-            Ok(()) => {
-                let detail = format!("{count} card(s) mapped");
-                self.core.audit_locked(&mut inner, AuditKind::CardsChanged, None, None, &detail);
+            Ok(changed) => {
+                if changed {
+                    let detail = format!("{count} card(s) mapped");
+                    self.core.audit_locked(&mut inner, AuditKind::CardsChanged, None, None, &detail);
+                }
                 Frame::response(id, Response::CardsStored { count, stored: true })
             }
             Err(e) => err(id, e.code(), &e.to_string()),
@@ -363,9 +365,11 @@ impl Session {
             Request::SetLogins { logins } => {
                 let mut inner = core.lock();
                 match inner.store.set_logins(logins.to_vec()) {
-                    Ok(()) => {
-                        let detail = format!("{} login(s) mapped", logins.len());
-                        core.audit_locked(&mut inner, AuditKind::LoginsChanged, None, None, &detail);
+                    Ok(changed) => {
+                        if changed {
+                            let detail = format!("{} login(s) mapped", logins.len());
+                            core.audit_locked(&mut inner, AuditKind::LoginsChanged, None, None, &detail);
+                        }
                         Frame::response(id, Response::LoginsStored { count: logins.len() as u16 })
                     }
                     Err(e) => err(id, e.code(), &e.to_string()),

@@ -1,4 +1,4 @@
-//! `facegate list`, `facegate remove NAME`, `facegate rename OLD NEW`.
+//! `facegate list`, `facegate remove NAME`, `facegate rename OLD NEW`, `facegate login NAME LOGIN`.
 
 use crate::registry::Registry;
 use anyhow::{Context, Result};
@@ -26,12 +26,25 @@ pub struct LoginArgs {
     /// The enrolled person.
     pub name: String,
     /// The Unix login they unlock.
-    pub login: String,
+    #[arg(required_unless_present = "remove", conflicts_with = "remove")]
+    pub login: Option<String>,
+    /// Take the person's login away.
+    #[arg(long)]
+    pub remove: bool,
 }
 
 pub fn login(registry: &mut Registry, args: &LoginArgs) -> Result<()> {
-    let id = registry.set_login(&args.name, &args.login).with_context(|| format!("mapping login {}", args.login))?;
-    println!("{} (id {id}) unlocks login {}; run `facegate sync` to update devices", args.name.trim(), args.login);
+    let name = args.name.trim();
+    let Some(login) = &args.login else {
+        let removed = registry.remove_login(name).with_context(|| format!("removing {name}'s login"))?;
+        match removed {
+            true => println!("{name} no longer unlocks a login; run `facegate sync` to update devices"),
+            false => println!("{name} had no login"),
+        }
+        return Ok(());
+    };
+    let id = registry.set_login(name, login).with_context(|| format!("mapping login {login}"))?;
+    println!("{name} (id {id}) unlocks login {login}; run `facegate sync` to update devices");
     Ok(())
 }
 

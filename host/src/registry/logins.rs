@@ -26,6 +26,16 @@ impl Registry {
         Ok(person.id)
     }
 
+    /// Takes the person's login away; `false` if they had none.
+    pub fn remove_login(&mut self, name: &str) -> Result<bool, RegistryError> {
+        let tx = self.write_tx()?;
+        let person =
+            find_person_by_name(&tx, name)?.ok_or_else(|| RegistryError::PersonNotFound(name.trim().into()))?;
+        let removed = tx.execute("DELETE FROM logins WHERE person_id = ?1", [person.id])? > 0;
+        tx.commit()?;
+        Ok(removed)
+    }
+
     /// Every login and its person, by login.
     pub fn logins(&self) -> Result<Vec<(String, PersonId)>, RegistryError> {
         let mut stmt = self.conn.prepare("SELECT login, person_id FROM logins ORDER BY login")?;
