@@ -118,3 +118,36 @@ fn the_packages_hold_what_a_board_needs_and_their_binaries_run_installed() {
     assert!(json["score"].as_f64().is_some_and(|s| s > -1.0 && s <= 1.0), "{json}");
     assert!(matches!(out.status.code(), Some(0 | 1)), "verify exits 0 (same) or 1 (different)");
 }
+
+#[test]
+fn the_arm64_packages_hold_aarch64_binaries_that_run() {
+    let Some(device) = package("facegate-device", "arm64") else { return };
+    let Some(host) = package("facegate", "arm64") else { return };
+    let Some(pam) = package("libpam-facegate", "arm64") else { return };
+    let root = tempfile::tempdir().expect("scratch root");
+    for deb in [&device, &host, &pam] {
+        let arch = output(Command::new("dpkg-deb").arg("--field").arg(deb).arg("Architecture"));
+        assert_eq!(arch.trim(), "arm64", "{}", deb.display());
+        output(Command::new("dpkg").arg("-x").arg(deb).arg(root.path()));
+    }
+    // ELF machine 183 (EM_AARCH64), at offset 18.
+    let elf = |p: &Path| {
+        let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        bytes.len() > 20 && &bytes[..4] == b"\x7fELF" && u16::from_le_bytes([bytes[18], bytes[19]]) == 183
+    };
+    let pam_dir = root.path().join("usr/lib/aarch64-linux-gnu/security");
+    for bin in [
+        root.path().join("usr/bin/facegate-device"),
+        root.path().join("usr/bin/facegate"),
+        pam_dir.join("pam_facegate.so"),
+    ] {
+        assert!(elf(&bin), "{} is not an aarch64 ELF file", bin.display());
+    }
+    let version = output(
+        Command::new("qemu-aarch64")
+            .args(["-L", "/usr/aarch64-linux-gnu"])
+            .arg(root.path().join("usr/bin/facegate-device"))
+            .arg("--version"),
+    );
+    assert!(version.starts_with("facegate-device "), "{version}");
+}
