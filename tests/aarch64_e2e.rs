@@ -66,15 +66,19 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot / (norm(a) * norm(b))
 }
 
-/// The first `n` genuine and `n` impostor pairs of View 2 as relative photo paths.
-fn view2_pairs(lfw: &Path, n: usize) -> Vec<(String, String, bool)> {
+/// The first `per_kind` genuine and `per_kind` impostor pairs of View 2 as relative photo paths.
+fn view2_pairs(lfw: &Path, per_kind: usize) -> Vec<(String, String, bool)> {
     let text = std::fs::read_to_string(lfw.join("pairs.txt")).expect("pairs.txt");
     let photo = |name: &str, n: &str| format!("{name}/{name}_{:04}.jpg", n.parse::<u32>().expect("number"));
     let mut pairs: Vec<(String, String, bool)> = Vec::new();
     for f in text.lines().skip(1).map(|l| l.split_whitespace().collect::<Vec<_>>()) {
         match f.as_slice() {
-            [n, a, b] if pairs.iter().filter(|p| p.2).count() < n => pairs.push((photo(n, a), photo(n, b), true)),
-            [n, a, m, b] if pairs.iter().filter(|p| !p.2).count() < n => pairs.push((photo(n, a), photo(m, b), false)),
+            [n, a, b] if pairs.iter().filter(|p| p.2).count() < per_kind => {
+                pairs.push((photo(n, a), photo(n, b), true))
+            }
+            [n, a, m, b] if pairs.iter().filter(|p| !p.2).count() < per_kind => {
+                pairs.push((photo(n, a), photo(m, b), false))
+            }
             _ => {}
         }
     }
