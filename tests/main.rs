@@ -24,4 +24,5 @@ mod pam_e2e;
 mod registry_cli;
 mod security_e2e;
 mod serial_e2e;
+mod shared_registry;
 mod verify_cli;

@@ -89,6 +89,8 @@ pub struct DeviceConfig {
     pub capture: Option<String>,
     /// The door's access-control panel, Wiegand output and relay.
     pub door: Option<crate::door::DoorConfig>,
+    /// The IANA time zone the access rules' windows and dates are in (default: the system's).
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -74,6 +74,13 @@ struct RunArgs {
     /// Camera index (V4L2); needs the `camera` build feature.
     #[arg(long)]
     camera: Option<u32>,
+    /// The time zone the access rules are in, e.g. Europe/Paris (default: the system's).
+    #[arg(long)]
+    timezone: Option<String>,
+    /// Start the door's clock at this moment (RFC 3339) instead of the system time: for tests
+    /// and demonstrations of the access rules.
+    #[arg(long, value_name = "TIME")]
+    clock_start: Option<String>,
     /// Template store directory (device key, encrypted templates, audit log).
     #[arg(long)]
     store: Option<PathBuf>,
@@ -210,7 +217,7 @@ fn run(args: RunArgs) -> Result<()> {
         ($($f:ident),*) => { $( if args.$f.is_some() { config.$f = args.$f.clone(); } )* };
     }
     flag!(store, listen, serial, baud, display_png, models, name, action, owner, mode, max_frame_pixels);
-    flag!(unlock_socket, unlock_group, capture, camera);
+    flag!(unlock_socket, unlock_group, capture, camera, timezone);
     if let Some(on) = &args.liveness {
         config.liveness = Some(on == "on");
     }
@@ -336,6 +343,8 @@ fn run(args: RunArgs) -> Result<()> {
     options.mode = mode;
     options.title = core.identity.device_id.clone();
     options.liveness_threshold = config.liveness_threshold;
+    options.clock = kiosk::rules::DoorClock::new(config.timezone.as_deref(), args.clock_start.as_deref())?;
+    tracing::info!(zone = options.clock.zone_name(), "access rules in this time zone");
     options.action = config
         .action
         .clone()

@@ -31,7 +31,9 @@ use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
-use facegate_proto::{CardEntry, ErrorCode, Key, LoginEntry, Setting, Template, TemplateId, KEY_LEN};
+use facegate_proto::{
+    AccessEntry, CardEntry, ErrorCode, Key, LoginEntry, PersonId, Setting, Template, TemplateId, KEY_LEN,
+};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -39,8 +41,8 @@ use serde::{Deserialize, Serialize};
 /// First bytes of `store.fgs`.
 pub const MAGIC: [u8; 8] = *b"FGSTORE1";
 /// Version of the file layout and of the postcard encoding of [`DeviceState`]. Versions 1
-/// (without logins) and 2 (without cards) are still read.
-pub const FORMAT_VERSION: u16 = 3;
+/// (without logins), 2 (without cards) and 3 (without access rules) are still read.
+pub const FORMAT_VERSION: u16 = 4;
 
 const STORE_FILE: &str = "store.fgs";
 const STORE_TMP: &str = "store.fgs.tmp";
@@ -75,6 +77,8 @@ pub struct DeviceState {
     pub cards: Vec<CardEntry>,
     /// The OSDP secure-channel base key a panel set (install mode), if any (version 3).
     pub panel_key: Option<[u8; 16]>,
+    /// Validity dates and time windows of the people who have any, by person id (version 4).
+    pub access: Vec<AccessEntry>,
 }
 
 /// [`DeviceState`] as format version 1 wrote it.
@@ -108,7 +112,7 @@ struct DeviceStateV2 {
 impl From<DeviceStateV2> for DeviceState {
     fn from(v: DeviceStateV2) -> DeviceState {
         let DeviceStateV2 { generation, model_id, templates, pairing_key, settings, logins } = v;
-        DeviceState {
+        DeviceStateV3 {
             generation,
             model_id,
             templates,
@@ -117,6 +121,37 @@ impl From<DeviceStateV2> for DeviceState {
             logins,
             cards: Vec::new(),
             panel_key: None,
+        }
+        .into()
+    }
+}
+
+/// [`DeviceState`] as format version 3 wrote it.
+#[derive(Deserialize)]
+struct DeviceStateV3 {
+    generation: u64,
+    model_id: String,
+    templates: Vec<Template>,
+    pairing_key: Option<Key>,
+    settings: Vec<Setting>,
+    logins: Vec<LoginEntry>,
+    cards: Vec<CardEntry>,
+    panel_key: Option<[u8; 16]>,
+}
+
+impl From<DeviceStateV3> for DeviceState {
+    fn from(v: DeviceStateV3) -> DeviceState {
+        let DeviceStateV3 { generation, model_id, templates, pairing_key, settings, logins, cards, panel_key } = v;
+        DeviceState {
+            generation,
+            model_id,
+            templates,
+            pairing_key,
+            settings,
+            logins,
+            cards,
+            panel_key,
+            access: Vec::new(),
         }
     }
 }
@@ -133,6 +168,7 @@ impl fmt::Debug for DeviceState {
             .field("logins", &self.logins.len())
             .field("cards", &self.cards.len())
             .field("panel_key", &self.panel_key.is_some())
+            .field("access", &self.access.len())
             .finish()
     }
 }
@@ -308,6 +344,7 @@ impl TemplateStore {
             logins: Vec::new(),
             cards: Vec::new(),
             panel_key: None,
+            access: Vec::new(),
         };
         write_atomic(dir, &seal(&cipher, &state)?)?;
         fs::rename(&key_tmp, &key_path).map_err(io_err("rename", &key_tmp))?;
@@ -420,6 +457,7 @@ impl TemplateStore {
             logins: self.state.logins.clone(),
             cards: self.state.cards.clone(),
             panel_key: self.state.panel_key,
+            access: self.state.access.clone(),
         };
         self.commit(next)?;
         Ok(self.state.generation)
@@ -459,6 +497,28 @@ impl TemplateStore {
         }
         let mut next = self.state.clone();
         next.cards = cards;
+        self.commit(next).map(|()| true)
+    }
+
+    /// The access rules of the people who have any, by person id.
+    pub fn access(&self) -> &[AccessEntry] {
+        &self.state.access
+    }
+
+    /// The rules of `person`, if they have any (none: any time, no end).
+    pub fn access_of(&self, person: PersonId) -> Option<&AccessEntry> {
+        self.state.access.binary_search_by_key(&person, |e| e.person_id).ok().map(|i| &self.state.access[i])
+    }
+
+    /// Replaces the access rules (kept sorted by person); `false` when they were already these.
+    pub fn set_access(&mut self, mut access: Vec<AccessEntry>) -> Result<bool, StoreError> {
+        access.sort_by_key(|e| e.person_id);
+        access.dedup_by_key(|e| e.person_id);
+        if self.state.access == access {
+            return Ok(false);
+        }
+        let mut next = self.state.clone();
+        next.access = access;
         self.commit(next).map(|()| true)
     }
 
@@ -575,6 +635,7 @@ fn open_sealed(cipher: &ChaCha20Poly1305, path: &Path, bytes: &[u8]) -> Result<D
     let decoded = match version {
         1 => postcard::take_from_bytes::<DeviceStateV1>(&plain).map(|(s, rest)| (DeviceState::from(s), rest)),
         2 => postcard::take_from_bytes::<DeviceStateV2>(&plain).map(|(s, rest)| (DeviceState::from(s), rest)),
+        3 => postcard::take_from_bytes::<DeviceStateV3>(&plain).map(|(s, rest)| (DeviceState::from(s), rest)),
         _ => postcard::take_from_bytes::<DeviceState>(&plain),
     };
     match decoded {

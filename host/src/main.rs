@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use facegate_engine::{model, Engine, EngineConfig, Search};
 use facegate_host::commands;
 use facegate_host::commands::bench::BenchMode;
-use facegate_host::registry::Registry;
+use facegate_host::registry::{Registry, RegistryKey};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,7 +22,9 @@ struct Cli {
     /// only templates and probes too close to call get this (the second look).
     #[arg(long, global = true)]
     flip: bool,
-    /// The registry (SQLite): people, templates, paired devices. Default: the user's data directory.
+    /// The registry: people, templates, paired devices. An SQLite file (default: in the user's
+    /// data directory) or a shared PostgreSQL database, postgres://USER@HOST/DB (its key from
+    /// FACEGATE_REGISTRY_KEY or FACEGATE_REGISTRY_KEY_FILE).
     #[arg(long, global = true, env = "FACEGATE_REGISTRY")]
     registry: Option<PathBuf>,
     /// How hard to look for a face the plain detector pass misses: photo (default: padded,
@@ -55,6 +57,18 @@ enum Command {
     Login(commands::people::LoginArgs),
     /// Give an enrolled person the card a door reports to its access-control panel (OSDP).
     Card(commands::card::CardArgs),
+    /// Access groups: add, remove, list, and their members.
+    #[command(subcommand)]
+    Group(commands::access::GroupCommand),
+    /// Which groups a door lets in, and when.
+    #[command(subcommand)]
+    Door(commands::access::DoorCommand),
+    /// A person's validity dates (the doors refuse them outside these days).
+    Valid(commands::access::ValidArgs),
+    /// Each paired device: its groups, last sync, generation, templates, and whether it is behind.
+    Doors(commands::access::DoorsArgs),
+    /// Make the key a shared (PostgreSQL) registry seals device pairing keys with.
+    RegistryKey(commands::registry_key::RegistryKeyArgs),
     /// Bring devices to the registry's set of templates (atomic on each device).
     #[command(
         after_help = "Example:\n  facegate sync                      # every paired device\n  facegate sync --device tcp:10.0.0.7:7700"
@@ -156,7 +170,9 @@ fn open_registry(cli: &Cli) -> Result<Registry> {
         Some(p) => p.clone(),
         None => Registry::default_path().context("no home directory for the default registry: pass --registry PATH")?,
     };
-    Registry::open(&path).with_context(|| format!("opening the registry {}", path.display()))
+    let location = path.to_string_lossy();
+    Registry::open_location(&location, || RegistryKey::from_env(None))
+        .with_context(|| format!("opening the registry {}", facegate_host::registry::shown_location(&location)))
 }
 
 fn bench_stages(cli: &Cli, args: &commands::bench::BenchArgs) -> Result<()> {
@@ -191,6 +207,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Rename(args) => commands::people::rename(&mut open_registry(cli)?, args)?,
         Command::Login(args) => commands::people::login(&mut open_registry(cli)?, args)?,
         Command::Card(args) => commands::card::run(&mut open_registry(cli)?, args)?,
+        Command::RegistryKey(args) => commands::registry_key::run(args)?,
+        Command::Group(cmd) => commands::access::group(&mut open_registry(cli)?, cmd)?,
+        Command::Door(cmd) => commands::access::door(&mut open_registry(cli)?, cmd)?,
+        Command::Valid(args) => commands::access::valid(&mut open_registry(cli)?, args)?,
+        Command::Doors(args) => commands::access::doors(&open_registry(cli)?, args)?,
         Command::Sync(args) => {
             commands::sync::run(&mut open_registry(cli)?, args)?;
         }

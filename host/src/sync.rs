@@ -5,11 +5,11 @@
 use crate::batch::progress;
 use crate::link::{Addr, Client, LinkError, Patience};
 use crate::paired::connect_paired_with;
-use crate::registry::{Registry, SyncRecord, OUTCOME_COMMITTED};
+use crate::registry::{DoorAccess, Registry, SyncRecord, OUTCOME_COMMITTED};
 use anyhow::{bail, Context, Result};
 use facegate_proto::{
-    CardEntry, ErrorCode, LoginEntry, Request, Response, SyncDigest, Template, TemplateSummary, CARDS_PER_MESSAGE,
-    MAX_LOGINS, MAX_SYNC_CHUNK,
+    AccessEntry, CardEntry, ErrorCode, LoginEntry, Request, Response, SyncDigest, Template, TemplateSummary,
+    ACCESS_PER_MESSAGE, CARDS_PER_MESSAGE, MAX_LOGINS, MAX_SYNC_CHUNK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -32,6 +32,8 @@ pub struct SyncOutcome {
     pub logins: u32,
     /// Cards the device reports to its access-control panel.
     pub cards: u32,
+    /// People with access rules on the device (validity dates or time windows).
+    pub access_rules: u32,
 }
 
 fn now_ms() -> i64 {
@@ -117,8 +119,8 @@ pub fn sync_device_with(
 fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_progress: bool) -> Result<SyncOutcome> {
     let mut client = connect_paired_with(registry, addr, patience)?;
     let model = client.info.model_id.to_string();
-    let wanted = registry.wire_templates(&model)?;
-    if wanted.is_empty() {
+    let (wanted, access) = door_set(registry, &addr.to_string(), &model)?;
+    if wanted.is_empty() && !access.restricted {
         let others: Vec<String> = registry.model_ids()?.into_iter().filter(|m| *m != model).collect();
         if !others.is_empty() {
             bail!(
@@ -131,16 +133,15 @@ fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_pro
     let on_device = device_templates(&mut client)?;
     let (added, removed, changed) = diff(&on_device, &wanted);
     let generation = client.info.store_generation;
-    let mut digest = SyncDigest::new();
-    wanted.iter().for_each(|t| digest.update(t));
-    let digest = digest.finalize();
+    let digest = set_digest(&wanted);
     let record = registry.device(&addr.to_string())?;
     let unchanged = added == 0 && removed == 0 && changed == 0;
     if unchanged && record.as_ref().is_some_and(|r| r.last_generation == Some(generation)) {
-        let (logins, cards) = sync_credentials(&mut client, registry, &wanted)?;
+        let (logins, cards, access_rules) = sync_credentials(&mut client, registry, &wanted, &access)?;
         return Ok(SyncOutcome {
             logins,
             cards,
+            access_rules,
             ..outcome(&client, (0, 0, 0), wanted.len(), generation, true, &digest)
         });
     }
@@ -184,52 +185,84 @@ fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_pro
             }
             client.info.store_generation
         }
+        Err(e) if e.device_code() == Some(ErrorCode::GenerationMismatch) => {
+            bail!("{addr} changed while we sent the set (another host syncing?); nothing was replaced: run sync again")
+        }
         Err(e) => return Err(e).context("committing the sync"),
     };
-    let (logins, cards) = sync_credentials(&mut client, registry, &wanted)?;
+    let (logins, cards, access_rules) = sync_credentials(&mut client, registry, &wanted, &access)?;
     // `sync_device` records the commit (generation and digest) in the registry.
     Ok(SyncOutcome {
         logins,
         cards,
+        access_rules,
         ..outcome(&client, (added, removed, changed), wanted.len(), new_generation, false, &digest)
     })
 }
 
-/// Sends the logins and cards of the people this device holds templates for. Always sent, an
-/// empty map included, so a login or card removed in the registry is removed on the device; a
-/// device from before logins or cards is still synced while it needs none.
-fn sync_credentials(client: &mut Client, registry: &Registry, wanted: &[Template]) -> Result<(u32, u32)> {
-    let people: BTreeSet<u32> = wanted.iter().map(|t| t.person_id).collect();
-    let logins = sync_logins(client, registry, &people)?;
-    let cards = sync_cards(client, registry, &people)?;
-    Ok((logins, cards))
+/// What the door at `addr` (running `model`) should hold: the templates of the people it lets
+/// in (everyone's when it has no rules), in sync order, and its access rules.
+pub fn door_set(registry: &Registry, addr: &str, model: &str) -> Result<(Vec<Template>, DoorAccess)> {
+    let access = registry.door_access(addr)?;
+    let wanted = registry.wire_templates(model)?.into_iter().filter(|t| access.admits(t.person_id)).collect();
+    Ok((wanted, access))
 }
 
-fn sync_cards(client: &mut Client, registry: &Registry, people: &BTreeSet<u32>) -> Result<u32> {
+/// The digest of a template set, as the device computes it at commit.
+pub fn set_digest(templates: &[Template]) -> [u8; 32] {
+    let mut digest = SyncDigest::new();
+    templates.iter().for_each(|t| digest.update(t));
+    digest.finalize()
+}
+
+/// Sends the logins, cards and access rules of the people this device holds templates for.
+/// Always sent, an empty map included, so what was removed in the registry is removed on the
+/// device; a device from before one of them is still synced while it needs none.
+fn sync_credentials(
+    client: &mut Client,
+    registry: &Registry,
+    wanted: &[Template],
+    access: &DoorAccess,
+) -> Result<(u32, u32, u32)> {
+    let people: BTreeSet<u32> = wanted.iter().map(|t| t.person_id).collect();
+    let logins = sync_logins(client, registry, &people)?;
     let cards: Vec<CardEntry> = registry
         .cards()?
         .into_iter()
         .filter(|(p, _)| people.contains(p))
         .map(|(person_id, card)| CardEntry { person_id, card })
         .collect();
-    // An empty map is one empty piece.
-    let pieces: Vec<&[CardEntry]> =
-        if cards.is_empty() { vec![&[]] } else { cards.chunks(CARDS_PER_MESSAGE).collect() };
+    let cards =
+        send_in_pieces(client, &cards, CARDS_PER_MESSAGE, "cards (access-control panels)", |first, last, c| {
+            Request::SetCards { first, last, cards: c.iter().cloned().collect() }
+        })?;
+    let entries: Vec<AccessEntry> = access.entries.iter().filter(|e| people.contains(&e.person_id)).cloned().collect();
+    let rules = send_in_pieces(client, &entries, ACCESS_PER_MESSAGE, "access rules", |first, last, e| {
+        Request::SetAccess { first, last, entries: e.iter().cloned().collect() }
+    })?;
+    Ok((logins, cards, rules))
+}
+
+/// Sends `items` as a map in pieces the device stages and stores at the last (an empty map is
+/// one empty piece); the count the device stored.
+fn send_in_pieces<T>(
+    client: &mut Client,
+    items: &[T],
+    per_message: usize,
+    what: &str,
+    request: impl Fn(bool, bool, &[T]) -> Request,
+) -> Result<u32> {
+    let pieces: Vec<&[T]> = if items.is_empty() { vec![&[]] } else { items.chunks(per_message).collect() };
     let mut stored = 0;
     for (i, piece) in pieces.iter().enumerate() {
-        let request =
-            Request::SetCards { first: i == 0, last: i + 1 == pieces.len(), cards: piece.iter().cloned().collect() };
-        match client.request(request) {
-            Ok(Response::CardsStored { count, .. }) => stored = count,
-            Ok(other) => bail!("unexpected reply to SetCards: {other:?}"),
-            Err(e) if e.device_code() == Some(ErrorCode::Unsupported) && cards.is_empty() => return Ok(0),
+        match client.request(request(i == 0, i + 1 == pieces.len(), piece)) {
+            Ok(Response::CardsStored { count, .. } | Response::AccessStored { count, .. }) => stored = count,
+            Ok(other) => bail!("unexpected reply to the {what}: {other:?}"),
+            Err(e) if e.device_code() == Some(ErrorCode::Unsupported) && items.is_empty() => return Ok(0),
             Err(e) if e.device_code() == Some(ErrorCode::Unsupported) => {
-                bail!(
-                    "{} predates cards (access-control panels): update its firmware, or remove the cards",
-                    client.addr
-                )
+                bail!("{} predates {what}: update its firmware, or remove them from the registry", client.addr)
             }
-            Err(e) => return Err(e).context("sending the cards"),
+            Err(e) => return Err(e).with_context(|| format!("sending the {what}")),
         }
     }
     Ok(stored)
@@ -276,5 +309,6 @@ fn outcome(
         digest: hex::encode(digest),
         logins: 0,
         cards: 0,
+        access_rules: 0,
     }
 }

@@ -42,6 +42,11 @@ pub enum AuditKind {
     /// The access-control panel sent a command (LED, buzzer, text) or its link changed; the
     /// detail says which (appended for access-control panels).
     Panel,
+    /// The access rules changed (appended for access rules).
+    AccessChanged,
+    /// A recognised person the rules do not allow now; the detail says why (appended for access
+    /// rules).
+    NotAllowed,
 }
 
 /// One audit-log entry.

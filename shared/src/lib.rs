@@ -91,6 +91,7 @@ extern crate std;
 /// Re-exported so peers use the exact `heapless` version of the message types.
 pub use heapless;
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod card;
@@ -101,6 +102,7 @@ pub mod message;
 pub mod template;
 pub mod unlock;
 
+pub use access::{AccessEntry, LocalTime, ScheduleError, Verdict, Window, ACCESS_PER_MESSAGE, WINDOWS_PER_PERSON};
 pub use audit::{AuditKind, AuditPage, AuditRecord, AUDIT_DETAIL_LEN, AUDIT_PAGE_MAX};
 pub use auth::{compute_tag, Key, SessionNonce, Signer, Tag, Verifier, KEY_LEN, NONCE_LEN, TAG_LEN};
 pub use card::{Card, CardEntry, CardError, CardFormat, CARDS_PER_MESSAGE, CARD_BYTES};

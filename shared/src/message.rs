@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::{AccessEntry, ACCESS_PER_MESSAGE};
 use crate::audit::AuditPage;
 use crate::auth::{Key, SessionNonce};
 use crate::card::{CardEntry, CARDS_PER_MESSAGE};
@@ -137,6 +138,9 @@ pub enum Request {
     /// its cards, `last` replaces the stored map with the staged one → [`Response::CardsStored`].
     /// A new `Hello` or a link loss discards a staged map.
     SetCards { first: bool, last: bool, cards: heapless::Vec<CardEntry, CARDS_PER_MESSAGE> },
+    /// Replace the device's access rules (per person: validity dates and time windows at this
+    /// door), in pieces like [`Request::SetCards`] → [`Response::AccessStored`].
+    SetAccess { first: bool, last: bool, entries: heapless::Vec<AccessEntry, ACCESS_PER_MESSAGE> },
 }
 
 impl Request {
@@ -153,7 +157,8 @@ impl Request {
             | Request::SyncAbort
             | Request::SetConfig(_)
             | Request::SetLogins { .. }
-            | Request::SetCards { .. } => true,
+            | Request::SetCards { .. }
+            | Request::SetAccess { .. } => true,
             Request::Hello(_)
             | Request::Ping { .. }
             | Request::Pair { .. }
@@ -224,6 +229,12 @@ pub enum Response {
         /// The staged map replaced the stored one.
         stored: bool,
     },
+    AccessStored {
+        /// Entries staged so far (after `last`: stored).
+        count: u32,
+        /// The staged rules replaced the stored ones.
+        stored: bool,
+    },
 }
 
 /// Outcome of one recognition attempt.
@@ -239,6 +250,9 @@ pub enum Decision {
     LockedOut,
     /// Liveness check failed (presentation attack suspected).
     SpoofSuspected,
+    /// Recognised, but the access rules do not allow them now (outside their time windows, or
+    /// outside their validity dates); appended for access rules.
+    NotAllowedNow,
 }
 
 /// Who was recognised.

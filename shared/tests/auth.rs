@@ -164,6 +164,7 @@ fn changes_state_table() {
         (SetLogins { logins: Default::default() }, true),
         (Unlock(UnlockRequest { login: bounded_str("alice"), timeout_ms: 4000, service: bounded_str("sudo") }), false),
         (SetCards { first: true, last: true, cards: Default::default() }, true),
+        (SetAccess { first: true, last: true, entries: Default::default() }, true),
     ];
     assert_eq!(cases.len(), REQUEST_VARIANTS);
     for (r, expected) in cases {

@@ -207,6 +207,26 @@ fn vectors() -> Vec<(&'static str, Frame)> {
             ),
         ),
         ("cards_stored", Frame::response(22, Response::CardsStored { count: 1, stored: true })),
+        (
+            "set_access",
+            signed(
+                23,
+                10,
+                Request::SetAccess {
+                    first: true,
+                    last: true,
+                    entries: [AccessEntry {
+                        person_id: 1001,
+                        valid_from: None,
+                        valid_until: facegate_proto::access::parse_date("2027-03-31"),
+                        windows: facegate_proto::access::parse_schedule("Mon-Fri 07:00-19:00").expect("schedule"),
+                    }]
+                    .into_iter()
+                    .collect(),
+                },
+            ),
+        ),
+        ("access_stored", Frame::response(23, Response::AccessStored { count: 1, stored: true })),
     ]
 }
 

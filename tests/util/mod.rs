@@ -310,3 +310,50 @@ pub fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
     out.extend_from_slice(&jpeg[2..]);
     out
 }
+
+/// A fresh schema in the test PostgreSQL server (`FACEGATE_TEST_POSTGRES`, which `.ci/run`
+/// starts), dropped afterwards; `url` selects it (`search_path`), `key` is its registry key.
+pub struct PgSchema {
+    admin: postgres::Client,
+    name: String,
+    pub url: String,
+    pub key: String,
+}
+
+impl PgSchema {
+    /// `None` (the test says it is skipped) without a server, unless `FACEGATE_REQUIRE_POSTGRES=1`.
+    pub fn new(test: &str) -> Option<PgSchema> {
+        let base = match std::env::var("FACEGATE_TEST_POSTGRES") {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var("FACEGATE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+                panic!("{test}: FACEGATE_REQUIRE_POSTGRES=1 but FACEGATE_TEST_POSTGRES is not set")
+            }
+            _ => {
+                eprintln!(
+                    "SKIPPED {test}: no test PostgreSQL (set FACEGATE_TEST_POSTGRES=postgres://USER@HOST:PORT/DB)"
+                );
+                return None;
+            }
+        };
+        let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("test PostgreSQL");
+        let name = format!("e{}", hex::encode(rand::random::<[u8; 8]>()));
+        admin.batch_execute(&format!("CREATE SCHEMA {name}")).expect("schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-csearch_path%3D{name}");
+        let key = facegate_host::registry::RegistryKey::generate().to_hex();
+        Some(PgSchema { admin, name, url, key })
+    }
+
+    /// `facegate` on this registry, with its key.
+    pub fn facegate(&self) -> std::process::Command {
+        let mut c = facegate(Path::new(&self.url));
+        c.env(facegate_host::registry::KEY_ENV, &self.key);
+        c
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let _ = self.admin.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
+    }
+}

@@ -158,6 +158,12 @@ pub fn draw_colour<D: DrawTarget<Color = Rgb565>>(screen: &Screen, target: &mut 
             draw_centered_lines(target, &lines, &FONT_8X13, REFUSED.ink, CX, BODY_TOP, 4)?;
             Ok(())
         }
+        Screen::NotAllowedNow { name } => {
+            status(target, CAUTION, Icon::Exclaim, "NOT NOW")?;
+            name_block(target, name, CAUTION.ink)?;
+            centered("Not allowed at this time", &FONT_6X10, CAUTION.ink, CX, DETAIL_TOP).draw(target)?;
+            Ok(())
+        }
         Screen::PanelText { text } => {
             status(target, SERVICE, Icon::Exclaim, "MESSAGE")?;
             let lines = fit_lines(text, &FONT_8X13, TEXT_W, 5);

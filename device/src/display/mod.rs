@@ -78,6 +78,10 @@ pub enum Screen {
     PanelText {
         text: String,
     },
+    /// Recognised, but the access rules do not let them in now (time window or dates).
+    NotAllowedNow {
+        name: String,
+    },
 }
 
 impl Screen {
@@ -99,6 +103,7 @@ impl Screen {
             Screen::DoorOpen { .. } => "door-open",
             Screen::PanelRefused => "panel-refused",
             Screen::PanelText { .. } => "panel-text",
+            Screen::NotAllowedNow { .. } => "not-allowed-now",
         }
     }
 }

@@ -108,6 +108,11 @@ pub fn draw_mono<D: DrawTarget<Color = BinaryColor>>(screen: &Screen, target: &m
             header(target, Some(Icon::Cross), "ACCESS DENIED")?;
             draw_centered_lines(target, &["Refused by the", "door controller"], &FONT_7X13, ON, CX, 20, 2)?;
         }
+        Screen::NotAllowedNow { name } => {
+            header(target, Some(Icon::Exclaim), "NOT NOW")?;
+            name_block(target, name)?;
+            centered("Not allowed now", &FONT_6X10, ON, CX, 53).draw(target)?;
+        }
         Screen::PanelText { text } => {
             header(target, Some(Icon::Exclaim), "MESSAGE")?;
             let lines = fit_lines(text, &FONT_6X10, TEXT_W, 5);

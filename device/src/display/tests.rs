@@ -33,6 +33,7 @@ fn every_screen() -> Vec<Screen> {
         Screen::DoorOpen { name: None },
         Screen::PanelRefused,
         Screen::PanelText { text: "Badge at the front desk".into() },
+        Screen::NotAllowedNow { name: "Alice Martin".into() },
     ]
 }
 
@@ -162,7 +163,7 @@ fn mono_output_is_pure_black_and_white() {
 #[test]
 fn outcome_screens_are_dominated_by_their_status_colour() {
     type Class = fn(&Rgb<u8>) -> bool;
-    let cases: [(Screen, Class, &str); 10] = [
+    let cases: [(Screen, Class, &str); 11] = [
         (Screen::Granted { name: "Alice".into(), score: 0.9 }, greenish, "green"),
         (Screen::Denied { name: Some("Alice".into()) }, reddish, "red"),
         (Screen::Unknown, reddish, "red"),
@@ -173,6 +174,7 @@ fn outcome_screens_are_dominated_by_their_status_colour() {
         (Screen::DoorOpen { name: Some("Alice".into()) }, greenish, "green"),
         (Screen::PanelRefused, reddish, "red"),
         (Screen::AskingPanel { name: "Alice".into() }, blueish, "blue"),
+        (Screen::NotAllowedNow { name: "Alice".into() }, amber, "amber"),
     ];
     let classes: [Class; 4] = [greenish, reddish, amber, blueish];
     for (screen, class, label) in cases {
@@ -349,6 +351,7 @@ fn slugs_are_distinct_file_name_safe() {
         "door-open",
         "panel-refused",
         "panel-text",
+        "not-allowed-now",
     ];
     assert_eq!(slugs, all);
     assert!(all.iter().all(|s| s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')));

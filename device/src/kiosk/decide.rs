@@ -129,7 +129,8 @@ impl Lockout {
                 self.failures.clear();
                 LockoutChange::None
             }
-            Decision::LockedOut => LockoutChange::None,
+            // Recognised and refused by the rules: not a failed attempt at someone else's face.
+            Decision::LockedOut | Decision::NotAllowedNow => LockoutChange::None,
             Decision::Denied | Decision::Unknown | Decision::SpoofSuspected => {
                 if self.policy.max_failures == 0 {
                     return LockoutChange::None;

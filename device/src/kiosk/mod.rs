@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod decide;
+pub mod rules;
 pub mod summary;
 pub mod track;
 pub mod unlock;
@@ -48,6 +49,8 @@ pub struct KioskOptions {
     /// Frames without a face before a track ends.
     pub max_missed: u32,
     pub title: String,
+    /// The door's local time, for the access rules.
+    pub clock: rules::DoorClock,
 }
 
 /// What the loop did, for logs and benchmarks.
@@ -481,7 +484,7 @@ impl<'e> Kiosk<'e> {
                 t.decided = true;
                 let track_latency = self.track.as_ref().map_or(Duration::ZERO, |s| s.first_seen.elapsed());
                 let verdict = Verdict { matched: None, score: 0.0 };
-                self.report(frame, Decision::LockedOut, verdict, None, track_latency);
+                self.report(frame, Decision::LockedOut, verdict, None, track_latency, None);
             }
             return Ok(());
         }
@@ -564,8 +567,24 @@ impl<'e> Kiosk<'e> {
         if let Some(t) = self.tracker.current_mut() {
             t.decided = true;
         }
-        self.report(frame, decision, verdict, liveness, track_latency);
+        // The rules bind the door, not an unlock (which serves one computer's own users).
+        let refusal = match (decision, verdict.matched, &self.open) {
+            (Decision::Granted, Some((person, _)), None) => self.refusal(person),
+            _ => None,
+        };
+        let decision = if refusal.is_some() { Decision::NotAllowedNow } else { decision };
+        self.report(frame, decision, verdict, liveness, track_latency, refusal);
         Ok(())
+    }
+
+    /// Why the access rules keep `person` out now, if they do.
+    fn refusal(&self, person: PersonId) -> Option<String> {
+        let entry = self.core.lock().store.access_of(person).cloned()?;
+        let now = self.options.clock.now();
+        match entry.check(now) {
+            facegate_proto::Verdict::Allowed => None,
+            v => Some(rules::refusal(&entry, v, now)),
+        }
     }
 
     /// The live probability a visit must reach: the configured one, else the one chosen with
@@ -630,6 +649,7 @@ impl<'e> Kiosk<'e> {
         verdict: Verdict,
         liveness: Option<f32>,
         track_latency: Duration,
+        refusal: Option<String>,
     ) {
         let gallery = self.core.gallery();
         let identity = verdict.matched.map(|(person_id, template_id)| MatchedIdentity { template_id, person_id });
@@ -643,10 +663,13 @@ impl<'e> Kiosk<'e> {
             Decision::Unknown => AuditKind::UnknownFace,
             Decision::LockedOut => AuditKind::LockedOut,
             Decision::SpoofSuspected => AuditKind::SpoofSuspected,
+            Decision::NotAllowedNow => AuditKind::NotAllowed,
         };
         let person = identity.map(|i| i.person_id);
-        let detail = match liveness {
-            Some(l) if decision == Decision::SpoofSuspected => {
+        let detail = match (refusal, liveness) {
+            // First, like the liveness figure, so a long frame label cannot cut it off.
+            (Some(why), _) => format!("{why}; {}", frame.label),
+            (None, Some(l)) if decision == Decision::SpoofSuspected => {
                 // First, so a long frame label cannot cut it off.
                 format!("liveness {l:.4} below {:.4}; {}", self.liveness_threshold(), frame.label)
             }
@@ -696,6 +719,7 @@ impl<'e> Kiosk<'e> {
                 Screen::LockedOut { remaining_secs: secs_left(left) }
             }
             Decision::SpoofSuspected => Screen::SpoofSuspected,
+            Decision::NotAllowedNow => Screen::NotAllowedNow { name: name.clone().unwrap_or_default() },
         });
         // An unlock opens a session, not the door; a panel with the authority opens it itself.
         let device_opens = self.door.as_ref().is_none_or(|d| d.authority == Authority::Device);
@@ -744,5 +768,6 @@ pub fn default_options() -> KioskOptions {
         action: None,
         max_missed: 2,
         title: "Facegate".into(),
+        clock: rules::DoorClock::new(None, None).unwrap_or_else(|_| unreachable!("no zone or start to parse")),
     }
 }

@@ -19,6 +19,8 @@ pub struct Summary {
     pub unknown: usize,
     pub locked_out: usize,
     pub spoof: usize,
+    /// Recognised but outside their access rules.
+    pub not_allowed: usize,
     /// Deciding frame captured -> decision, median and p95, ms.
     pub decision_ms_median: f64,
     pub decision_ms_p95: f64,
@@ -54,6 +56,7 @@ impl Summary {
             unknown: count(Decision::Unknown),
             locked_out: count(Decision::LockedOut),
             spoof: count(Decision::SpoofSuspected),
+            not_allowed: count(Decision::NotAllowedNow),
             decision_ms_median: quantile(ms(|r| r.latency), 0.5),
             decision_ms_p95: quantile(ms(|r| r.latency), 0.95),
             visit_ms_median: quantile(ms(|r| r.track_latency), 0.5),
@@ -67,7 +70,7 @@ impl fmt::Display for Summary {
         write!(
             f,
             "{} frames ({} embedded, {} second looks, {} dropped), {:.1} fps capacity; granted {}, denied {}, unknown {}, \
-             locked out {}, spoof {}; decision latency median {:.0} ms (p95 {:.0}), visit {:.0} ms (p95 {:.0})",
+             locked out {}, spoof {}, not allowed now {}; decision latency median {:.0} ms (p95 {:.0}), visit {:.0} ms (p95 {:.0})",
             self.frames,
             self.embedded,
             self.second_looks,
@@ -78,6 +81,7 @@ impl fmt::Display for Summary {
             self.unknown,
             self.locked_out,
             self.spoof,
+            self.not_allowed,
             self.decision_ms_median,
             self.decision_ms_p95,
             self.visit_ms_median,

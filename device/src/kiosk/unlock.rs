@@ -57,7 +57,8 @@ pub fn reply_for(
 ) -> UnlockReply {
     match decision {
         Decision::Granted => UnlockReply::Granted { person_id, score },
-        Decision::Denied | Decision::Unknown => UnlockReply::NotRecognised { score },
+        // Not reached: the access rules bind the door, not an unlock.
+        Decision::Denied | Decision::Unknown | Decision::NotAllowedNow => UnlockReply::NotRecognised { score },
         Decision::LockedOut => UnlockReply::LockedOut { seconds_left: locked_s },
         Decision::SpoofSuspected => UnlockReply::SpoofSuspected { liveness: liveness.unwrap_or(0.0) },
     }

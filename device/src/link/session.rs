@@ -8,9 +8,9 @@
 
 use crate::state::Core;
 use facegate_proto::{
-    bounded_str, AuditKind, AuditPage, Body, CardEntry, DeviceInfo, ErrorCode, Frame, FrameError, MatchEvent, Request,
-    Response, SessionNonce, Setting, SyncDigest, Template, TemplatePage, Verifier, AUDIT_PAGE_MAX, MAX_SYNC_CHUNK,
-    NO_ID, PROTOCOL_VERSION, TEMPLATE_PAGE_MAX,
+    bounded_str, AccessEntry, AuditKind, AuditPage, Body, CardEntry, DeviceInfo, ErrorCode, Frame, FrameError,
+    MatchEvent, Request, Response, SessionNonce, Setting, SyncDigest, Template, TemplatePage, Verifier, AUDIT_PAGE_MAX,
+    MAX_SYNC_CHUNK, NO_ID, PROTOCOL_VERSION, TEMPLATE_PAGE_MAX,
 };
 use rand::RngCore;
 use std::sync::mpsc::Receiver;
@@ -46,6 +46,8 @@ pub struct Session {
     sync: Option<SyncState>,
     /// A card map being received in pieces ([`Request::SetCards`]).
     cards: Option<Vec<CardEntry>>,
+    /// Access rules being received in pieces ([`Request::SetAccess`]).
+    access: Option<Vec<AccessEntry>>,
     /// The pairing epoch the verifier's key belongs to ([`Core::pairing_epoch`]).
     epoch: u64,
     /// Another host paired since this session took its key, or the peer kept trying to pair
@@ -70,6 +72,38 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("stats", &self.stats).finish_non_exhaustive()
     }
+}
+
+/// A map sent in pieces, after one piece: more to come (staged so far), or all of it.
+enum Staging<T> {
+    More(u32),
+    Done(Vec<T>),
+}
+
+/// Stages `piece` of a map sent in pieces into `slot` (`first` starts afresh); at most
+/// `capacity` entries; a piece out of order or too many entries drops what was staged.
+fn stage<T: Clone>(
+    slot: &mut Option<Vec<T>>,
+    first: bool,
+    last: bool,
+    piece: &[T],
+    capacity: usize,
+    what: &str,
+) -> Result<Staging<T>, (ErrorCode, String)> {
+    let staged = match (first, slot.as_mut()) {
+        (true, _) => slot.insert(Vec::new()),
+        (false, Some(staged)) => staged,
+        (false, None) => return Err((ErrorCode::SyncSequence, format!("{what} without a first piece"))),
+    };
+    if staged.len() + piece.len() > capacity {
+        *slot = None;
+        return Err((ErrorCode::StoreFull, format!("more than {capacity} {what}")));
+    }
+    staged.extend_from_slice(piece);
+    if !last {
+        return Ok(Staging::More(staged.len() as u32));
+    }
+    Ok(Staging::Done(slot.take().unwrap_or_default()))
 }
 
 /// Refused `Pair` requests after which a connection is closed.
@@ -97,6 +131,7 @@ impl Session {
             events: None,
             sync: None,
             cards: None,
+            access: None,
             epoch: 0,
             revoked: false,
             stats: SessionStats::default(),
@@ -215,24 +250,12 @@ impl Session {
 
     /// Stages a piece of the card map; the last piece replaces the stored map in one write.
     fn set_cards(&mut self, id: u32, first: bool, last: bool, cards: &[CardEntry]) -> Frame {
-        let staged = match (first, self.cards.as_mut()) {
-            (true, _) => self.cards.insert(Vec::new()),
-            (false, Some(staged)) => staged,
-            (false, None) => return err(id, ErrorCode::SyncSequence, "SetCards without a first piece"),
-        };
         // One card per person, so no more cards than templates fit.
         let capacity = self.core.lock().store.capacity();
-        if staged.len() + cards.len() > capacity {
-            self.cards = None;
-            return err(id, ErrorCode::StoreFull, &format!("more than {capacity} cards"));
-        }
-        staged.extend_from_slice(cards);
-        let count = staged.len() as u32;
-        if !last {
-            return Frame::response(id, Response::CardsStored { count, stored: false });
-        }
-        let Some(mut staged) = self.cards.take() else {
-            return err(id, ErrorCode::SyncSequence, "SetCards without a first piece");
+        let mut staged = match stage(&mut self.cards, first, last, cards, capacity, "cards") {
+            Ok(Staging::More(count)) => return Frame::response(id, Response::CardsStored { count, stored: false }),
+            Ok(Staging::Done(staged)) => staged,
+            Err((code, detail)) => return err(id, code, &detail),
         };
         staged.sort_by_key(|c| c.person_id);
         staged.dedup_by_key(|c| c.person_id);
@@ -250,6 +273,28 @@ impl Session {
         }
     }
 
+    /// Stages a piece of the access rules; the last piece replaces the stored rules in one write.
+    fn set_access(&mut self, id: u32, first: bool, last: bool, entries: &[AccessEntry]) -> Frame {
+        let capacity = self.core.lock().store.capacity();
+        let staged = match stage(&mut self.access, first, last, entries, capacity, "access entries") {
+            Ok(Staging::More(count)) => return Frame::response(id, Response::AccessStored { count, stored: false }),
+            Ok(Staging::Done(staged)) => staged,
+            Err((code, detail)) => return err(id, code, &detail),
+        };
+        let mut inner = self.core.lock();
+        match inner.store.set_access(staged) {
+            Ok(changed) => {
+                let count = inner.store.access().len() as u32;
+                if changed {
+                    let detail = format!("access rules for {count} person(s)");
+                    self.core.audit_locked(&mut inner, AuditKind::AccessChanged, None, None, &detail);
+                }
+                Frame::response(id, Response::AccessStored { count, stored: true })
+            }
+            Err(e) => err(id, e.code(), &e.to_string()),
+        }
+    }
+
     fn hello(&mut self, id: u32, version: u16) -> Frame {
         if version != PROTOCOL_VERSION {
             return err(id, ErrorCode::VersionMismatch, "protocol version differs");
@@ -262,6 +307,7 @@ impl Session {
             self.core.set_sync_progress(None);
         }
         self.cards = None;
+        self.access = None;
         self.events = None;
         // The epoch before the key: a pairing in between leaves the session conservatively stale.
         self.epoch = self.core.pairing_epoch();
@@ -376,6 +422,7 @@ impl Session {
                 }
             }
             Request::SetCards { first, last, cards } => self.set_cards(id, *first, *last, cards),
+            Request::SetAccess { first, last, entries } => self.set_access(id, *first, *last, entries),
             // A face check for a login is for local clients only, whose uid the socket checks.
             Request::Unlock(_) => {
                 err(id, ErrorCode::Unsupported, "unlock requests are served on the local unlock socket")

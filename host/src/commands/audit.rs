@@ -171,6 +171,7 @@ pub fn run_events(registry: &Registry, args: &EventsArgs) -> Result<()> {
                 Decision::Unknown => "UNKNOWN",
                 Decision::LockedOut => "LOCKED OUT",
                 Decision::SpoofSuspected => "SPOOF?",
+                Decision::NotAllowedNow => "NOT NOW",
             };
             println!("#{:<6} {mark:<10} {who:<24} score {:.3}  {} ms", e.event_seq, e.score, e.latency_ms);
         }

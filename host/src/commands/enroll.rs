@@ -38,6 +38,12 @@ pub struct EnrollArgs {
     pub login: Option<String>,
     #[command(flatten)]
     pub card: super::card::CardSpec,
+    /// First day the doors let this person in (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day the doors let this person in, inclusive (YYYY-MM-DD), e.g. a contractor's end.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -197,6 +203,11 @@ pub fn run(registry: &mut Registry, engine: &Engine, args: &EnrollArgs) -> Resul
         crate::registry::check_login(login)?;
     }
     let card = args.card.card()?;
+    for date in [&args.from, &args.until].into_iter().flatten() {
+        if facegate_proto::access::parse_date(date).is_none() {
+            anyhow::bail!("invalid date {date:?}: dates are YYYY-MM-DD");
+        }
+    }
     let results = match args.camera {
         Some(index) => camera_capture(engine, index)?,
         None => {
@@ -225,6 +236,10 @@ pub fn run(registry: &mut Registry, engine: &Engine, args: &EnrollArgs) -> Resul
     if let Some(card) = &card {
         registry.set_card(&report.person, card).with_context(|| format!("giving {} card {card}", report.person))?;
         report.card = Some(card.to_string());
+    }
+    if args.from.is_some() || args.until.is_some() {
+        let validity = crate::registry::Validity { from: args.from.clone(), until: args.until.clone() };
+        registry.set_validity(&report.person, &validity).with_context(|| format!("{}'s dates", report.person))?;
     }
     print(&report, args.json)?;
     Ok(report)

@@ -1,5 +1,6 @@
 //! One module per `facegate` subcommand.
 
+pub mod access;
 pub mod audit;
 pub mod bench;
 pub mod card;
@@ -12,5 +13,6 @@ pub mod identify;
 pub mod pair;
 pub mod people;
 pub mod profile;
+pub mod registry_key;
 pub mod sync;
 pub mod verify;

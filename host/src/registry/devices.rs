@@ -1,9 +1,9 @@
 //! Paired devices (with their keys, never printed) and the sync history.
 
+use super::db::{args, Db, Row};
 use super::templates::validate_model_id;
 use super::{check_text, now_ms, Registry, RegistryError};
 use facegate_proto::{Key, KEY_LEN};
-use rusqlite::{params, Connection, OptionalExtension};
 use std::fmt;
 
 /// [`SyncRecord::outcome`] of a sync whose `SyncCommit` the device accepted.
@@ -70,35 +70,59 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         validate_addr(addr)?;
         validate_model_id(model_id)?;
-        self.conn.execute(
+        let stored = match &self.sealer {
+            Some(sealer) => sealer.seal(addr, key)?,
+            None => key.to_vec(),
+        };
+        self.db.execute(
             "INSERT INTO devices (addr, device_id, model_id, pairing_key, paired_ms) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (addr) DO UPDATE SET
-                 last_generation = CASE WHEN device_id = excluded.device_id AND model_id = excluded.model_id
-                                        THEN last_generation END,
-                 last_digest = CASE WHEN device_id = excluded.device_id AND model_id = excluded.model_id
-                                    THEN last_digest END,
-                 last_sync_ms = CASE WHEN device_id = excluded.device_id AND model_id = excluded.model_id
-                                     THEN last_sync_ms END,
+                 last_generation = CASE WHEN devices.device_id = excluded.device_id
+                                         AND devices.model_id = excluded.model_id THEN devices.last_generation END,
+                 last_digest = CASE WHEN devices.device_id = excluded.device_id
+                                     AND devices.model_id = excluded.model_id THEN devices.last_digest END,
+                 last_sync_ms = CASE WHEN devices.device_id = excluded.device_id
+                                      AND devices.model_id = excluded.model_id THEN devices.last_sync_ms END,
                  device_id = excluded.device_id,
                  model_id = excluded.model_id,
                  pairing_key = excluded.pairing_key,
                  paired_ms = excluded.paired_ms",
-            params![addr, device_id, model_id, key.as_slice(), now_ms()],
+            args![addr, device_id, model_id, stored.as_slice(), now_ms()],
         )?;
         tracing::info!(addr, device_id, model_id, "device paired");
         Ok(())
     }
 
     pub fn device(&self, addr: &str) -> Result<Option<DeviceRecord>, RegistryError> {
-        let raw = self.conn.query_row(&format!("{DEVICE_SELECT} WHERE addr = ?1"), [addr], raw_device).optional()?;
-        raw.map(RawDevice::into_record).transpose()
+        let row = self.db.query_opt(&format!("{DEVICE_SELECT} WHERE addr = ?1"), args![addr])?;
+        row.map(|r| self.device_from_row(&r)).transpose()
     }
 
     /// All paired devices, ordered by address.
     pub fn devices(&self) -> Result<Vec<DeviceRecord>, RegistryError> {
-        let mut stmt = self.conn.prepare(&format!("{DEVICE_SELECT} ORDER BY addr"))?;
-        let rows = stmt.query_map([], raw_device)?;
-        rows.map(|r| r.map_err(RegistryError::from).and_then(RawDevice::into_record)).collect()
+        let rows = self.db.query(&format!("{DEVICE_SELECT} ORDER BY addr"), &[])?;
+        rows.iter().map(|r| self.device_from_row(r)).collect()
+    }
+
+    fn device_from_row(&self, r: &Row) -> Result<DeviceRecord, RegistryError> {
+        let addr: String = r.get(0)?;
+        let stored: Vec<u8> = r.get(3)?;
+        let key = match &self.sealer {
+            Some(sealer) => sealer.open(&addr, &stored)?,
+            None => <Key>::try_from(stored.as_slice())
+                .map_err(|_| RegistryError::Corrupt(format!("device {addr:?}: pairing key is not {KEY_LEN} bytes")))?,
+        };
+        let last_digest: Option<Vec<u8>> = r.get(6)?;
+        Ok(DeviceRecord {
+            device_id: r.get(1)?,
+            model_id: r.get(2)?,
+            key,
+            paired_ms: r.get(4)?,
+            last_generation: r.get::<Option<i64>>(5)?.map(generation_from_sql),
+            last_digest: last_digest.map(|d| digest_from_blob("devices", &d)).transpose()?,
+            last_sync_ms: r.get(7)?,
+            addr,
+        })
     }
 
     /// Appends `rec` to the sync history. A [`OUTCOME_COMMITTED`] record must carry the generation and digest and
@@ -118,11 +142,11 @@ impl Registry {
             "INSERT INTO sync_history
                  (addr, started_ms, finished_ms, outcome, added, removed, changed, generation, digest)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                rec.addr,
+            args![
+                &rec.addr,
                 rec.started_ms,
                 rec.finished_ms,
-                rec.outcome,
+                &rec.outcome,
                 rec.added,
                 rec.removed,
                 rec.changed,
@@ -139,19 +163,21 @@ impl Registry {
 
     /// Sets a device's sync state directly (e.g. after reading it back from the device), stamped now.
     pub fn set_device_synced(&mut self, addr: &str, generation: u64, digest: [u8; 32]) -> Result<(), RegistryError> {
-        update_synced(&self.conn, addr, generation, &digest, now_ms())
+        update_synced(&self.db, addr, generation, &digest, now_ms())
     }
 
     /// The latest `limit` sync records of `addr`, newest first.
     pub fn sync_history(&self, addr: &str, limit: usize) -> Result<Vec<SyncRecord>, RegistryError> {
-        let mut stmt = self.conn.prepare(
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.db.query(
             "SELECT addr, started_ms, finished_ms, outcome, added, removed, changed, generation, digest
              FROM sync_history WHERE addr = ?1 ORDER BY id DESC LIMIT ?2",
+            args![addr, limit],
         )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![addr, limit], |r| {
-            Ok((
-                SyncRecord {
+        rows.iter()
+            .map(|r| {
+                let digest: Option<Vec<u8>> = r.get(8)?;
+                Ok(SyncRecord {
                     addr: r.get(0)?,
                     started_ms: r.get(1)?,
                     finished_ms: r.get(2)?,
@@ -159,18 +185,11 @@ impl Registry {
                     added: r.get(4)?,
                     removed: r.get(5)?,
                     changed: r.get(6)?,
-                    generation: r.get::<_, Option<i64>>(7)?.map(generation_from_sql),
-                    digest: None,
-                },
-                r.get::<_, Option<Vec<u8>>>(8)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (rec, digest) = row?;
-            out.push(SyncRecord { digest: digest.map(|d| digest_from_blob("sync_history", &d)).transpose()?, ..rec });
-        }
-        Ok(out)
+                    generation: r.get::<Option<i64>>(7)?.map(generation_from_sql),
+                    digest: digest.map(|d| digest_from_blob("sync_history", &d)).transpose()?,
+                })
+            })
+            .collect()
     }
 }
 
@@ -193,15 +212,15 @@ pub(super) fn generation_from_sql(g: i64) -> u64 {
 }
 
 pub(super) fn update_synced(
-    conn: &Connection,
+    db: &Db,
     addr: &str,
     generation: u64,
     digest: &[u8; DIGEST_LEN],
     at_ms: i64,
 ) -> Result<(), RegistryError> {
-    let n = conn.execute(
+    let n = db.execute(
         "UPDATE devices SET last_generation = ?2, last_digest = ?3, last_sync_ms = ?4 WHERE addr = ?1",
-        params![addr, generation_to_sql(generation), digest.as_slice(), at_ms],
+        args![addr, generation_to_sql(generation), digest.as_slice(), at_ms],
     )?;
     if n == 0 {
         return Err(RegistryError::DeviceNotFound(addr.into()));
@@ -211,47 +230,3 @@ pub(super) fn update_synced(
 
 pub(super) const DEVICE_SELECT: &str =
     "SELECT addr, device_id, model_id, pairing_key, paired_ms, last_generation, last_digest, last_sync_ms FROM devices";
-
-/// A device row before its BLOBs are checked.
-pub(super) struct RawDevice {
-    addr: String,
-    device_id: String,
-    model_id: String,
-    key: Vec<u8>,
-    paired_ms: i64,
-    last_generation: Option<i64>,
-    last_digest: Option<Vec<u8>>,
-    last_sync_ms: Option<i64>,
-}
-
-pub(super) fn raw_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawDevice> {
-    Ok(RawDevice {
-        addr: r.get(0)?,
-        device_id: r.get(1)?,
-        model_id: r.get(2)?,
-        key: r.get(3)?,
-        paired_ms: r.get(4)?,
-        last_generation: r.get(5)?,
-        last_digest: r.get(6)?,
-        last_sync_ms: r.get(7)?,
-    })
-}
-
-impl RawDevice {
-    pub(super) fn into_record(self) -> Result<DeviceRecord, RegistryError> {
-        let key = <Key>::try_from(self.key.as_slice()).map_err(|_| {
-            RegistryError::Corrupt(format!("device {:?}: pairing key is not {KEY_LEN} bytes", self.addr))
-        })?;
-        let last_digest = self.last_digest.map(|d| digest_from_blob("devices", &d)).transpose()?;
-        Ok(DeviceRecord {
-            addr: self.addr,
-            device_id: self.device_id,
-            model_id: self.model_id,
-            key,
-            paired_ms: self.paired_ms,
-            last_generation: self.last_generation.map(generation_from_sql),
-            last_digest,
-            last_sync_ms: self.last_sync_ms,
-        })
-    }
-}

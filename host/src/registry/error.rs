@@ -31,7 +31,7 @@ pub enum EmbeddingProblem {
 pub enum RegistryError {
     #[error("registry {}: {error}", path.display())]
     Io { path: PathBuf, error: std::io::Error },
-    #[error("{} is not a Facegate registry (not an SQLite database, or one belonging to another program)", path.display())]
+    #[error("{} is not a Facegate registry (not an SQLite database, or a database belonging to another program)", path.display())]
     NotARegistry { path: PathBuf },
     #[error(
         "registry {} has schema version {found}, newer than the {supported} this facegate understands; \
@@ -41,6 +41,19 @@ pub enum RegistryError {
     NewerSchema { path: PathBuf, found: u32, supported: u32 },
     #[error("registry database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("registry database error (PostgreSQL): {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error(
+        "a shared registry needs its key, which seals the device pairing keys: set {env} (64 hex digits) or {file} \
+         (a file holding them); a new registry's first administrator makes one with `facegate registry-key --new FILE`",
+        env = super::KEY_ENV,
+        file = super::KEY_FILE_ENV
+    )]
+    NoRegistryKey,
+    #[error("the registry key is malformed: {0}")]
+    BadRegistryKey(String),
+    #[error("this is not the key of this registry (its pairing keys were sealed with another): ask its administrator")]
+    WrongRegistryKey,
     #[error("registry data is corrupt: {0}")]
     Corrupt(String),
     #[error("invalid name {name:?}: {problem}")]
@@ -74,6 +87,18 @@ pub enum RegistryError {
     LoginTaken { login: String, person_id: PersonId },
     #[error("card {card} already belongs to person {person_id}")]
     CardTaken { card: String, person_id: PersonId },
+    #[error("invalid schedule {schedule:?}: {problem}")]
+    InvalidSchedule { schedule: String, problem: String },
+    #[error("invalid date {0:?}: dates are YYYY-MM-DD (from before until)")]
+    InvalidDate(String),
+    #[error("no access group named {0:?}")]
+    GroupNotFound(String),
+    #[error("an access group named {0:?} already exists (names are compared case-insensitively)")]
+    DuplicateGroup(String),
+    #[error(
+        "person {person} has more than {max} time windows at this door (over all their groups): merge the schedules"
+    )]
+    TooManyWindows { person: PersonId, max: usize },
     #[error("the card of person {person_id} is longer than 128 bits: the registry was edited by hand")]
     MalformedCard { person_id: PersonId },
 }

@@ -1,9 +1,9 @@
 //! The registry's history: who did what, when, for the changes an administrator should be able
 //! to account for later (an enrolment forced past the same-person check, ...).
 
+use super::db::{args, Db};
 use super::{now_ms, Registry, RegistryError};
 use facegate_proto::PersonId;
-use rusqlite::{params, Connection};
 
 /// One entry of the history.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -36,14 +36,10 @@ impl HistoryNote {
     }
 }
 
-pub(super) fn insert_note(
-    conn: &Connection,
-    note: &HistoryNote,
-    person: Option<PersonId>,
-) -> Result<(), RegistryError> {
-    conn.execute(
+pub(super) fn insert_note(db: &Db, note: &HistoryNote, person: Option<PersonId>) -> Result<(), RegistryError> {
+    db.execute(
         "INSERT INTO history (at_ms, actor, action, person_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![now_ms(), note.actor, note.action, person, note.detail],
+        args![now_ms(), &note.actor, &note.action, person, &note.detail],
     )?;
     Ok(())
 }
@@ -51,19 +47,23 @@ pub(super) fn insert_note(
 impl Registry {
     /// The history, oldest first; only `person`'s entries when given.
     pub fn history(&self, person: Option<PersonId>) -> Result<Vec<HistoryRecord>, RegistryError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT at_ms, actor, action, person_id, detail FROM history
-             WHERE ?1 IS NULL OR person_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([person], |r| {
-            Ok(HistoryRecord {
-                at_ms: r.get(0)?,
-                actor: r.get(1)?,
-                action: r.get(2)?,
-                person_id: r.get(3)?,
-                detail: r.get(4)?,
+        let rows = match person {
+            Some(p) => self.db.query(
+                "SELECT at_ms, actor, action, person_id, detail FROM history WHERE person_id = ?1 ORDER BY id",
+                args![p],
+            )?,
+            None => self.db.query("SELECT at_ms, actor, action, person_id, detail FROM history ORDER BY id", &[])?,
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryRecord {
+                    at_ms: r.get(0)?,
+                    actor: r.get(1)?,
+                    action: r.get(2)?,
+                    person_id: r.get(3)?,
+                    detail: r.get(4)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 }

@@ -1,10 +1,10 @@
 //! Unix logins: which enrolled person unlocks which account (one login per person, each login
 //! one person), carried to devices with the sync.
 
+use super::db::args;
 use super::people::find_person_by_name;
 use super::{Registry, RegistryError};
 use facegate_proto::{PersonId, LOGIN_LEN};
-use rusqlite::params;
 
 impl Registry {
     /// Maps `login` to the person `name` (replacing that person's previous login).
@@ -14,14 +14,14 @@ impl Registry {
         let person =
             find_person_by_name(&tx, name)?.ok_or_else(|| RegistryError::PersonNotFound(name.trim().into()))?;
         let owner: Option<PersonId> = tx
-            .query_row("SELECT person_id FROM logins WHERE login = ?1", [login], |r| r.get(0))
-            .map(Some)
-            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+            .query_opt("SELECT person_id FROM logins WHERE login = ?1", args![login])?
+            .map(|r| r.get(0))
+            .transpose()?;
         if let Some(other) = owner.filter(|&o| o != person.id) {
             return Err(RegistryError::LoginTaken { login: login.to_owned(), person_id: other });
         }
-        tx.execute("DELETE FROM logins WHERE person_id = ?1", [person.id])?;
-        tx.execute("INSERT INTO logins (login, person_id) VALUES (?1, ?2)", params![login, person.id])?;
+        tx.execute("DELETE FROM logins WHERE person_id = ?1", args![person.id])?;
+        tx.execute("INSERT INTO logins (login, person_id) VALUES (?1, ?2)", args![login, person.id])?;
         tx.commit()?;
         Ok(person.id)
     }
@@ -31,16 +31,15 @@ impl Registry {
         let tx = self.write_tx()?;
         let person =
             find_person_by_name(&tx, name)?.ok_or_else(|| RegistryError::PersonNotFound(name.trim().into()))?;
-        let removed = tx.execute("DELETE FROM logins WHERE person_id = ?1", [person.id])? > 0;
+        let removed = tx.execute("DELETE FROM logins WHERE person_id = ?1", args![person.id])? > 0;
         tx.commit()?;
         Ok(removed)
     }
 
     /// Every login and its person, by login.
     pub fn logins(&self) -> Result<Vec<(String, PersonId)>, RegistryError> {
-        let mut stmt = self.conn.prepare("SELECT login, person_id FROM logins ORDER BY login")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = self.db.query("SELECT login, person_id FROM logins ORDER BY login", &[])?;
+        rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
     }
 }
 
@@ -78,20 +77,24 @@ mod tests {
 
     #[test]
     fn one_login_per_person_and_one_person_per_login() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut reg = Registry::open(&dir.path().join("r.sqlite3")).expect("registry");
-        let alice = reg.add_person("Alice").expect("alice").id;
-        let bob = reg.add_person("Bob").expect("bob").id;
-        assert_eq!(reg.set_login("alice", "alice").expect("set"), alice);
-        assert!(
-            matches!(reg.set_login("Bob", "alice"), Err(RegistryError::LoginTaken { person_id, .. }) if person_id == alice)
-        );
-        reg.set_login("Alice", "al").expect("change");
-        reg.set_login("Bob", "alice").expect("free now");
-        assert_eq!(reg.logins().expect("logins"), vec![("al".to_owned(), alice), ("alice".to_owned(), bob)]);
-        assert!(matches!(reg.set_login("Carol", "carol"), Err(RegistryError::PersonNotFound(_))));
-        // Removing a person removes their login.
-        reg.remove_person("Bob").expect("remove");
-        assert_eq!(reg.logins().expect("logins"), vec![("al".to_owned(), alice)]);
+        for place in crate::registry::tests::places() {
+            let mut reg = place.open();
+            let alice = reg.add_person("Alice").expect("alice").id;
+            let bob = reg.add_person("Bob").expect("bob").id;
+            assert_eq!(reg.set_login("alice", "alice").expect("set"), alice);
+            assert!(
+                matches!(reg.set_login("Bob", "alice"), Err(RegistryError::LoginTaken { person_id, .. }) if person_id == alice)
+            );
+            reg.set_login("Alice", "al").expect("change");
+            reg.set_login("Bob", "alice").expect("free now");
+            assert_eq!(reg.logins().expect("logins"), vec![("al".to_owned(), alice), ("alice".to_owned(), bob)]);
+            assert!(matches!(reg.set_login("Carol", "carol"), Err(RegistryError::PersonNotFound(_))));
+            // Removing a person removes their login.
+            reg.remove_person("Bob").expect("remove");
+            assert_eq!(reg.logins().expect("logins"), vec![("al".to_owned(), alice)]);
+            assert!(reg.remove_login("Alice").expect("remove login"));
+            assert!(!reg.remove_login("Alice").expect("nothing left"));
+            assert!(reg.logins().expect("logins").is_empty());
+        }
     }
 }

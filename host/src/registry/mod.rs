@@ -1,4 +1,5 @@
-//! The host registry: enrolled people, their face templates, paired devices and sync history, in one SQLite file.
+//! The host registry: enrolled people, their face templates, paired devices and sync history, in one SQLite file
+//! (the default) or a shared PostgreSQL database ([`Registry::open_postgres`]).
 //!
 //! # Storage
 //!
@@ -20,36 +21,52 @@
 //! # Schema evolution
 //!
 //! [`MIGRATIONS`] is append-only: entry `i` upgrades schema version `i` to `i + 1`, and `PRAGMA user_version`
-//! records the version reached. Pending migrations run in one transaction on open. A file whose version is newer
+//! records the version reached (PostgreSQL: [`MIGRATIONS_PG`], the same schema in its dialect, and the
+//! `registry_meta` table). Pending migrations run in one transaction on open. A file whose version is newer
 //! than this build is refused untouched ([`RegistryError::NewerSchema`]); a file that is not SQLite, or an SQLite
 //! database of another program (foreign `application_id`, or non-empty without one), is refused as
 //! [`RegistryError::NotARegistry`].
+//!
+//! # PostgreSQL
+//!
+//! Several administrators share one registry: every write transaction takes one advisory lock first, so writes
+//! queue as they do on SQLite's file lock, and a read-then-write sees no other writer in between. The database is
+//! shared, so device pairing keys are sealed (XChaCha20-Poly1305, [`RegistryKey`]) with a key each administrator
+//! holds outside it; a check value in `registry_meta` refuses a wrong key before anything is written.
 
+mod access;
 mod cards;
+mod db;
 mod devices;
 mod error;
 mod file;
 mod history;
 mod logins;
 mod people;
+mod pg;
 mod schema;
+mod sealing;
 mod templates;
 #[cfg(test)]
 mod tests;
 
+pub use access::{canonical_schedule, DoorAccess, DoorRule, Group, Validity};
 pub use devices::{DeviceRecord, SyncRecord, OUTCOME_COMMITTED};
 pub use error::{EmbeddingProblem, RegistryError, TextProblem};
 pub use history::{HistoryNote, HistoryRecord};
 pub use logins::check_login;
 pub use people::Person;
-pub use schema::{MIGRATIONS, SCHEMA_VERSION};
+pub use pg::{shown_location, LOCK_TIMEOUT};
+pub use schema::{MIGRATIONS, MIGRATIONS_PG, SCHEMA_VERSION};
+pub use sealing::{RegistryKey, KEY_ENV, KEY_FILE_ENV};
 pub use templates::{StoredTemplate, UNIT_NORM_TOLERANCE};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use db::{Conn, Db, Tx};
 use file::{not_a_db_or, prepare_file};
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 
 /// How long a command waits for another `facegate` process holding the database lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,8 +74,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The registry database. Not `Sync`; open one per thread or process.
 #[derive(Debug)]
 pub struct Registry {
-    conn: Connection,
-    path: PathBuf,
+    db: Db,
+    /// The SQLite file, or the PostgreSQL URL without its password.
+    location: PathBuf,
+    /// Seals pairing keys at rest (PostgreSQL); `None`: stored as they are (the private SQLite file).
+    sealer: Option<RegistryKey>,
 }
 
 impl Registry {
@@ -76,26 +96,45 @@ impl Registry {
         // Per-connection settings (the file itself is classified by `migrate`).
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| not_a_db_or(path, e))?;
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;").map_err(|e| not_a_db_or(path, e))?;
-        let mut registry = Registry { conn, path: path.to_path_buf() };
+        let mut registry = Registry { db: Db::new(Conn::Sqlite(conn)), location: path.to_path_buf(), sealer: None };
         registry.migrate()?;
         Ok(registry)
     }
 
-    /// The file this registry was opened from.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Opens `location`: a `postgres://` or `postgresql://` URL (with `key` sealing the pairing
+    /// keys), else an SQLite file path.
+    pub fn open_location(
+        location: &str,
+        key: impl FnOnce() -> Result<RegistryKey, RegistryError>,
+    ) -> Result<Registry, RegistryError> {
+        if pg::is_url(location) {
+            Registry::open_postgres(location, key()?)
+        } else {
+            Registry::open(Path::new(location))
+        }
     }
 
-    /// The schema version recorded in the file.
+    /// The file this registry was opened from (for PostgreSQL, its URL without the password).
+    pub fn path(&self) -> &Path {
+        &self.location
+    }
+
+    /// Whether this is a shared PostgreSQL registry.
+    pub fn is_shared(&self) -> bool {
+        self.db.is_postgres()
+    }
+
+    /// The schema version recorded in the registry.
     pub fn schema_version(&self) -> Result<u32, RegistryError> {
-        let v: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let v: i64 = match self.db.with_sqlite(|c| c.pragma_query_value(None, "user_version", |r| r.get(0))) {
+            Some(v) => v?,
+            None => self.db.query_one("SELECT schema_version FROM registry_meta", &[])?.get(0)?,
+        };
         u32::try_from(v).map_err(|_| RegistryError::Corrupt(format!("negative schema version {v}")))
     }
 
-    fn write_tx(&mut self) -> Result<Transaction<'_>, RegistryError> {
-        // IMMEDIATE takes the write lock up front (waiting up to BUSY_TIMEOUT) instead of failing with
-        // SQLITE_BUSY when a read has to be upgraded while another process writes.
-        Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+    fn write_tx(&mut self) -> Result<Tx<'_>, RegistryError> {
+        self.db.write_tx()
     }
 }
 
@@ -121,12 +160,9 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
-}
-
-/// The id of the row just inserted, which must fit the protocol's `u32` (the caller's transaction rolls back
-/// otherwise, leaving the id space exhausted rather than wrapping onto old ids).
-fn inserted_id(conn: &Connection, what: &'static str) -> Result<u32, RegistryError> {
-    u32::try_from(conn.last_insert_rowid()).map_err(|_| RegistryError::IdsExhausted(what))
+/// The id an `INSERT ... RETURNING id` gave, which must fit the protocol's `u32` (the caller's transaction
+/// rolls back otherwise, leaving the id space exhausted rather than wrapping onto old ids).
+fn inserted_id(row: &db::Row, what: &'static str) -> Result<u32, RegistryError> {
+    let id: i64 = row.get(0)?;
+    u32::try_from(id).map_err(|_| RegistryError::IdsExhausted(what))
 }

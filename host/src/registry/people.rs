@@ -1,8 +1,8 @@
 //! Enrolled people: names unique ignoring case, ids never reused.
 
-use super::{check_text, inserted_id, is_unique_violation, now_ms, Registry, RegistryError};
+use super::db::{args, is_unique_violation, Db, Row};
+use super::{check_text, inserted_id, now_ms, Registry, RegistryError};
 use facegate_proto::{PersonId, DISPLAY_NAME_LEN};
-use rusqlite::{params, Connection, OptionalExtension};
 
 /// An enrolled person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,18 +26,16 @@ impl Registry {
 
     /// Looks a person up by name (ignoring case and surrounding whitespace).
     pub fn person(&self, name: &str) -> Result<Option<Person>, RegistryError> {
-        find_person_by_name(&self.conn, name)
+        find_person_by_name(&self.db, name)
     }
 
     pub fn person_by_id(&self, id: PersonId) -> Result<Option<Person>, RegistryError> {
-        find_person_by_id(&self.conn, id)
+        find_person_by_id(&self.db, id)
     }
 
     /// All people, ordered by name (ignoring case).
     pub fn people(&self) -> Result<Vec<Person>, RegistryError> {
-        let mut stmt = self.conn.prepare(&format!("{PERSON_SELECT} ORDER BY p.name_key, p.id"))?;
-        let rows = stmt.query_map([], person_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.query(&format!("{PERSON_SELECT} ORDER BY p.name_key, p.id"), &[])?.iter().map(person_from_row).collect()
     }
 
     /// Renames a person; changing only the case of the name is allowed.
@@ -45,7 +43,7 @@ impl Registry {
         let new = validate_name(new)?;
         let tx = self.write_tx()?;
         let person = find_person_by_name(&tx, old)?.ok_or_else(|| RegistryError::PersonNotFound(old.trim().into()))?;
-        tx.execute("UPDATE people SET name = ?1, name_key = ?2 WHERE id = ?3", params![new, name_key(new), person.id])
+        tx.execute("UPDATE people SET name = ?1, name_key = ?2 WHERE id = ?3", args![new, name_key(new), person.id])
             .map_err(|e| duplicate_or(e, new))?;
         tx.commit()?;
         Ok(Person { name: new.to_owned(), ..person })
@@ -56,7 +54,7 @@ impl Registry {
         let tx = self.write_tx()?;
         let person =
             find_person_by_name(&tx, name)?.ok_or_else(|| RegistryError::PersonNotFound(name.trim().into()))?;
-        tx.execute("DELETE FROM people WHERE id = ?1", [person.id])?;
+        tx.execute("DELETE FROM people WHERE id = ?1", args![person.id])?;
         tx.commit()?;
         tracing::info!(person = person.id, templates = person.templates, "person removed");
         Ok(person.templates)
@@ -80,35 +78,36 @@ pub(super) fn name_key(name: &str) -> String {
 pub(super) const PERSON_SELECT: &str =
     "SELECT p.id, p.name, p.created_ms, (SELECT count(*) FROM templates t WHERE t.person_id = p.id) FROM people p";
 
-pub(super) fn person_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
+pub(super) fn person_from_row(r: &Row) -> Result<Person, RegistryError> {
     Ok(Person { id: r.get(0)?, name: r.get(1)?, created_ms: r.get(2)?, templates: r.get(3)? })
 }
 
-pub(super) fn find_person_by_name(conn: &Connection, name: &str) -> Result<Option<Person>, RegistryError> {
+pub(super) fn find_person_by_name(db: &Db, name: &str) -> Result<Option<Person>, RegistryError> {
     let sql = format!("{PERSON_SELECT} WHERE p.name_key = ?1");
-    Ok(conn.query_row(&sql, [name_key(name)], person_from_row).optional()?)
+    db.query_opt(&sql, args![name_key(name)])?.as_ref().map(person_from_row).transpose()
 }
 
-pub(super) fn find_person_by_id(conn: &Connection, id: PersonId) -> Result<Option<Person>, RegistryError> {
+pub(super) fn find_person_by_id(db: &Db, id: PersonId) -> Result<Option<Person>, RegistryError> {
     let sql = format!("{PERSON_SELECT} WHERE p.id = ?1");
-    Ok(conn.query_row(&sql, [id], person_from_row).optional()?)
+    db.query_opt(&sql, args![id])?.as_ref().map(person_from_row).transpose()
 }
 
-pub(super) fn duplicate_or(e: rusqlite::Error, name: &str) -> RegistryError {
+pub(super) fn duplicate_or(e: RegistryError, name: &str) -> RegistryError {
     if is_unique_violation(&e) {
         RegistryError::DuplicateName { name: name.into() }
     } else {
-        RegistryError::Sqlite(e)
+        e
     }
 }
 
 /// Inserts a validated (trimmed) name.
-pub(super) fn insert_person(conn: &Connection, name: &str, now: i64) -> Result<Person, RegistryError> {
-    conn.execute(
-        "INSERT INTO people (name, name_key, created_ms) VALUES (?1, ?2, ?3)",
-        params![name, name_key(name), now],
-    )
-    .map_err(|e| duplicate_or(e, name))?;
-    let id = inserted_id(conn, "person")?;
+pub(super) fn insert_person(db: &Db, name: &str, now: i64) -> Result<Person, RegistryError> {
+    let row = db
+        .query_one(
+            "INSERT INTO people (name, name_key, created_ms) VALUES (?1, ?2, ?3) RETURNING id",
+            args![name, name_key(name), now],
+        )
+        .map_err(|e| duplicate_or(e, name))?;
+    let id = inserted_id(&row, "person")?;
     Ok(Person { id, name: name.to_owned(), created_ms: now, templates: 0 })
 }

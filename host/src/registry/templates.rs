@@ -1,11 +1,11 @@
 //! Face templates: exact `f32` embeddings per model, quantised only for the wire.
 
+use super::db::{args, Db};
 use super::error::EmbeddingProblem;
 use super::history::{insert_note, HistoryNote};
 use super::people::{find_person_by_id, find_person_by_name, insert_person, validate_name, Person};
 use super::{check_text, inserted_id, now_ms, Registry, RegistryError, TextProblem};
 use facegate_proto::{DisplayName, Embedding, ModelId, PersonId, Template, TemplateId, EMBEDDING_DIM, MODEL_ID_LEN};
-use rusqlite::{params, Connection};
 use std::fmt;
 
 /// Allowed deviation of an embedding's L2 norm from 1. Models emit normalised `f32` vectors (error ~1e-6); anything
@@ -120,48 +120,40 @@ impl Registry {
 
     /// All templates of `model_id`, ordered by id.
     pub fn templates(&self, model_id: &str) -> Result<Vec<StoredTemplate>, RegistryError> {
-        let mut stmt = self.conn.prepare(
+        let rows = self.db.query(
             "SELECT id, person_id, model_id, embedding, source, quality, created_ms
              FROM templates WHERE model_id = ?1 ORDER BY id",
+            args![model_id],
         )?;
-        let rows = stmt.query_map([model_id], |r| {
-            Ok((
-                r.get::<_, TemplateId>(0)?,
-                r.get::<_, PersonId>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<f64>>(5)?,
-                r.get::<_, i64>(6)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, person_id, model_id, blob, source, quality, created_ms) = row?;
-            out.push(StoredTemplate {
-                id,
-                person_id,
-                model_id,
-                embedding: decode_embedding(id, &blob)?,
-                source,
-                // Stored from an f32, so the narrowing is exact.
-                quality: quality.map(|q| q as f32),
-                created_ms,
-            });
-        }
-        Ok(out)
+        rows.iter()
+            .map(|r| {
+                let id: TemplateId = r.get(0)?;
+                Ok(StoredTemplate {
+                    id,
+                    person_id: r.get(1)?,
+                    model_id: r.get(2)?,
+                    embedding: decode_embedding(id, &r.get::<Vec<u8>>(3)?)?,
+                    source: r.get(4)?,
+                    // Stored from an f32, so the narrowing is exact.
+                    quality: r.get::<Option<f64>>(5)?.map(|q| q as f32),
+                    created_ms: r.get(6)?,
+                })
+            })
+            .collect()
     }
 
     /// Number of templates over all models.
     pub fn template_count(&self) -> Result<u32, RegistryError> {
-        Ok(self.conn.query_row("SELECT count(*) FROM templates", [], |r| r.get(0))?)
+        self.db.query_one("SELECT count(*) FROM templates", &[])?.get(0)
     }
 
     /// The distinct model ids that have templates, sorted.
     pub fn model_ids(&self) -> Result<Vec<String>, RegistryError> {
-        let mut stmt = self.conn.prepare("SELECT DISTINCT model_id FROM templates ORDER BY model_id")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query("SELECT DISTINCT model_id FROM templates ORDER BY model_id", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// The wire templates of `model_id`, ordered by id: exactly what a device sync sends (and digests).
@@ -171,17 +163,16 @@ impl Registry {
         let model = ModelId::try_from(model_id).map_err(|()| {
             invalid_model_id(model_id, TextProblem::TooLong { len: model_id.len(), max: MODEL_ID_LEN })
         })?;
-        let mut stmt = self.conn.prepare(
+        let rows = self.db.query(
             "SELECT t.id, t.person_id, p.name, t.embedding
              FROM templates t JOIN people p ON p.id = t.person_id
              WHERE t.model_id = ?1 ORDER BY t.id",
+            args![model_id],
         )?;
-        let rows = stmt.query_map([model_id], |r| {
-            Ok((r.get::<_, TemplateId>(0)?, r.get::<_, PersonId>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, person_id, name, blob) = row?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (id, person_id, name, blob): (TemplateId, PersonId, String, Vec<u8>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             // Names are validated to fit on insert; truncating one here would send a different name than stored.
             let display_name = DisplayName::try_from(name.as_str()).map_err(|()| {
                 RegistryError::Corrupt(format!("person {person_id} has a name longer than the wire allows"))
@@ -241,7 +232,7 @@ pub(super) fn decode_embedding(id: TemplateId, blob: &[u8]) -> Result<[f32; EMBE
 }
 
 pub(super) fn insert_template(
-    conn: &Connection,
+    db: &Db,
     person: PersonId,
     model_id: &str,
     blob: &[u8],
@@ -249,10 +240,10 @@ pub(super) fn insert_template(
     quality: Option<f32>,
     now: i64,
 ) -> Result<TemplateId, RegistryError> {
-    conn.execute(
+    let row = db.query_one(
         "INSERT INTO templates (person_id, model_id, embedding, source, quality, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![person, model_id, blob, source, quality.map(f64::from), now],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        args![person, model_id, blob, source, quality.map(f64::from), now],
     )?;
-    inserted_id(conn, "template")
+    inserted_id(&row, "template")
 }

@@ -92,6 +92,8 @@ pub fn audit_record() -> impl Strategy<Value = AuditRecord> {
         AuditKind::LoginsChanged,
         AuditKind::CardsChanged,
         AuditKind::Panel,
+        AuditKind::AccessChanged,
+        AuditKind::NotAllowed,
     ];
     (
         any::<u64>(),
@@ -137,8 +139,14 @@ pub fn device_info() -> impl Strategy<Value = DeviceInfo> {
 }
 
 pub fn match_event() -> impl Strategy<Value = MatchEvent> {
-    let decisions =
-        vec![Decision::Granted, Decision::Denied, Decision::Unknown, Decision::LockedOut, Decision::SpoofSuspected];
+    let decisions = vec![
+        Decision::Granted,
+        Decision::Denied,
+        Decision::Unknown,
+        Decision::LockedOut,
+        Decision::SpoofSuspected,
+        Decision::NotAllowedNow,
+    ];
     (
         any::<u64>(),
         any::<u64>(),
@@ -193,7 +201,19 @@ pub fn request() -> impl Strategy<Value = Request> {
             hvec((any::<u32>(), card()).prop_map(|(person_id, card)| CardEntry { person_id, card }))
         )
             .prop_map(|(first, last, cards)| Request::SetCards { first, last, cards }),
+        (any::<bool>(), any::<bool>(), hvec(access_entry())).prop_map(|(first, last, entries)| Request::SetAccess {
+            first,
+            last,
+            entries
+        }),
     ]
+}
+
+pub fn access_entry() -> impl Strategy<Value = AccessEntry> {
+    let window = (any::<u8>(), any::<u16>(), any::<u16>()).prop_map(|(days, start, end)| Window { days, start, end });
+    (any::<u32>(), any::<Option<i32>>(), any::<Option<i32>>(), hvec(window)).prop_map(
+        |(person_id, valid_from, valid_until, windows)| AccessEntry { person_id, valid_from, valid_until, windows },
+    )
 }
 
 pub fn card() -> impl Strategy<Value = Card> {
@@ -235,6 +255,7 @@ pub fn response() -> impl Strategy<Value = Response> {
         any::<u16>().prop_map(|count| Response::LoginsStored { count }),
         unlock_reply().prop_map(Response::Unlock),
         (any::<u32>(), any::<bool>()).prop_map(|(count, stored)| Response::CardsStored { count, stored }),
+        (any::<u32>(), any::<bool>()).prop_map(|(count, stored)| Response::AccessStored { count, stored }),
     ]
 }
 
@@ -273,7 +294,7 @@ pub fn small_frame() -> impl Strategy<Value = Frame> {
 // Exhaustive matches: adding a variant breaks compilation here until the
 // strategies above (and the golden vectors) are extended.
 
-pub const REQUEST_VARIANTS: usize = 16;
+pub const REQUEST_VARIANTS: usize = 17;
 pub fn request_index(r: &Request) -> usize {
     match r {
         Request::Hello(_) => 0,
@@ -292,10 +313,11 @@ pub fn request_index(r: &Request) -> usize {
         Request::SetLogins { .. } => 13,
         Request::Unlock(_) => 14,
         Request::SetCards { .. } => 15,
+        Request::SetAccess { .. } => 16,
     }
 }
 
-pub const RESPONSE_VARIANTS: usize = 16;
+pub const RESPONSE_VARIANTS: usize = 17;
 pub fn response_index(r: &Response) -> usize {
     match r {
         Response::Hello(_) => 0,
@@ -314,6 +336,7 @@ pub fn response_index(r: &Response) -> usize {
         Response::LoginsStored { .. } => 13,
         Response::Unlock(_) => 14,
         Response::CardsStored { .. } => 15,
+        Response::AccessStored { .. } => 16,
     }
 }
 
