@@ -5,6 +5,7 @@
 mod util;
 
 mod aarch64_e2e;
+mod access_e2e;
 mod bad_images;
 mod conformance;
 mod crash_e2e;

@@ -50,7 +50,9 @@ pub enum DoorCommand {
     },
     /// Stop letting a group through a device.
     Deny { device: Addr, group: String },
-    /// The groups a device lets in, and when (no groups: everyone enrolled, at any time).
+    /// Let everyone enrolled through a device again, at any time (forgets its groups).
+    Everyone { device: Addr },
+    /// The groups a device lets in, and when (never given one: everyone enrolled, at any time).
     Show {
         device: Addr,
         #[arg(long)]
@@ -128,12 +130,20 @@ pub fn door(registry: &mut Registry, cmd: &DoorCommand) -> Result<()> {
             true => println!("{device} no longer lets {} in; run `facegate sync` to update it", group.trim()),
             false => println!("{device} did not let {} in", group.trim()),
         },
+        DoorCommand::Everyone { device } => {
+            registry.open_to_everyone(&device.to_string()).with_context(|| format!("{device}"))?;
+            println!("{device} lets everyone enrolled in, at any time; run `facegate sync` to update it");
+        }
         DoorCommand::Show { device, json } => {
             let rules = registry.door_rules(&device.to_string())?;
+            let restricted = registry.is_restricted(&device.to_string())?;
             if *json {
-                println!("{}", serde_json::json!({ "device": device.to_string(), "rules": rules }));
-            } else if rules.is_empty() {
+                let v = serde_json::json!({ "device": device.to_string(), "restricted": restricted, "rules": rules });
+                println!("{v}");
+            } else if !restricted {
                 println!("{device}: no rules; everyone enrolled, at any time");
+            } else if rules.is_empty() {
+                println!("{device}: no group left; no one (`facegate door everyone {device}` lets everyone in again)");
             } else {
                 rules.iter().for_each(|r| println!("{}\t{}", r.group, r.schedule));
             }
@@ -160,7 +170,9 @@ pub fn valid(registry: &mut Registry, args: &ValidArgs) -> Result<()> {
 pub struct DoorStatus {
     pub addr: String,
     pub device: String,
-    /// Groups it lets in, as `Group (schedule)`; empty: everyone.
+    /// Only its groups' members (none when `groups` is empty); `false`: everyone enrolled.
+    pub restricted: bool,
+    /// Groups it lets in, as `Group (schedule)`.
     pub groups: Vec<String>,
     pub last_sync_ms: Option<i64>,
     pub generation: Option<u64>,
@@ -173,11 +185,12 @@ pub struct DoorStatus {
 pub fn doors(registry: &Registry, args: &DoorsArgs) -> Result<()> {
     let mut out = Vec::new();
     for d in registry.devices()? {
-        let (set, _) = door_set(registry, &d.addr, &d.model_id)?;
+        let (set, access) = door_set(registry, &d.addr, &d.model_id)?;
         let groups =
             registry.door_rules(&d.addr)?.into_iter().map(|r| format!("{} ({})", r.group, r.schedule)).collect();
         out.push(DoorStatus {
             behind: d.last_digest != Some(set_digest(&set)),
+            restricted: access.restricted,
             addr: d.addr,
             device: d.device_id,
             groups,
@@ -191,7 +204,11 @@ pub fn doors(registry: &Registry, args: &DoorsArgs) -> Result<()> {
         return Ok(());
     }
     for d in &out {
-        let groups = if d.groups.is_empty() { "everyone".to_owned() } else { d.groups.join(", ") };
+        let groups = match (d.restricted, d.groups.is_empty()) {
+            (false, _) => "everyone".to_owned(),
+            (true, true) => "no one".to_owned(),
+            (true, false) => d.groups.join(", "),
+        };
         let synced = d.generation.map_or("never synced".to_owned(), |g| format!("generation {g}"));
         let state = if d.behind { "BEHIND: run `facegate sync`" } else { "up to date" };
         println!("{} ({}): {groups}; {} templates; {synced}; {state}", d.device, d.addr, d.templates);

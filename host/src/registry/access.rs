@@ -31,11 +31,12 @@ pub struct Validity {
     pub until: Option<String>,
 }
 
-/// What one door receives: the people it lets in (all enrolled people when it has no rules)
-/// and the rules of those who have any (validity dates, time windows).
+/// What one door receives: the people it lets in (all enrolled people when it was never given
+/// a rule) and the rules of those who have any (validity dates, time windows).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoorAccess {
-    /// `false`: the door has no rules and lets in everyone enrolled.
+    /// `false`: the door was never given a rule (or was opened to everyone again) and lets in
+    /// everyone enrolled. `true`: only its groups' members (none when it has no group left).
     pub restricted: bool,
     /// The people it lets in; with no rules, `None` (everyone).
     pub people: Option<std::collections::BTreeSet<PersonId>>,
@@ -157,6 +158,7 @@ impl Registry {
              ON CONFLICT (addr, group_id) DO UPDATE SET schedule = excluded.schedule",
             args![addr, g.id, &schedule],
         )?;
+        tx.execute("UPDATE devices SET restricted = 1 WHERE addr = ?1", args![addr])?;
         tx.commit()?;
         Ok(DoorRule { group: g.name, schedule })
     }
@@ -168,6 +170,22 @@ impl Registry {
         let n = tx.execute("DELETE FROM door_rules WHERE addr = ?1 AND group_id = ?2", args![addr, g.id])?;
         tx.commit()?;
         Ok(n > 0)
+    }
+
+    /// Lets everyone enrolled through `addr` again, at any time (its groups are forgotten).
+    pub fn open_to_everyone(&mut self, addr: &str) -> Result<(), RegistryError> {
+        let tx = self.write_tx()?;
+        if tx.execute("UPDATE devices SET restricted = 0 WHERE addr = ?1", args![addr])? == 0 {
+            return Err(RegistryError::DeviceNotFound(addr.into()));
+        }
+        tx.execute("DELETE FROM door_rules WHERE addr = ?1", args![addr])?;
+        tx.commit()
+    }
+
+    /// Whether `addr` lets in only its groups' members (see [`DoorAccess::restricted`]).
+    pub fn is_restricted(&self, addr: &str) -> Result<bool, RegistryError> {
+        let row = self.db.query_opt("SELECT restricted FROM devices WHERE addr = ?1", args![addr])?;
+        Ok(row.map(|r| r.get::<i64>(0)).transpose()?.is_some_and(|r| r != 0))
     }
 
     /// The groups `addr` lets in, by group name.
@@ -216,7 +234,7 @@ impl Registry {
              WHERE r.addr = ?1 ORDER BY m.person_id",
             args![addr],
         )?;
-        let restricted = self.db.query_opt("SELECT 1 FROM door_rules WHERE addr = ?1", args![addr])?.is_some();
+        let restricted = self.is_restricted(addr)?;
         // Per person: None = any time (some group of theirs is let in always), else the union.
         let mut windows: BTreeMap<PersonId, Option<Vec<Window>>> = BTreeMap::new();
         for r in &rows {

@@ -776,3 +776,74 @@ fn shared_ids_beyond_u32_are_refused() {
     reg.add_template(p.id, MODEL, &unit(1), "a", None).expect("template");
     assert_eq!(reg.people().expect("people").len(), 1);
 }
+
+#[test]
+fn doors_receive_the_people_their_groups_hold_with_their_windows_and_dates() {
+    for place in places() {
+        let mut reg = place.open();
+        for (i, name) in ["Ann", "Bob", "Cy", "Dan"].iter().enumerate() {
+            reg.enroll(name, MODEL, &[(unit(i as u64), "x".into(), None)]).expect("enroll");
+        }
+        let id = |reg: &Registry, n: &str| reg.person(n).expect("lookup").expect("enrolled").id;
+        let (front, lab) = ("tcp:10.0.0.1:7700", "tcp:10.0.0.2:7700");
+        reg.upsert_device(front, "front", MODEL, &key()).expect("pair");
+        reg.upsert_device(lab, "lab", MODEL, &key()).expect("pair");
+        // No rules: everyone, any time.
+        let open = reg.door_access(front).expect("access");
+        assert!(!open.restricted && open.admits(id(&reg, "Dan")) && open.entries.is_empty());
+
+        reg.add_group("Staff").expect("group");
+        reg.add_group("Cleaners").expect("group");
+        assert!(matches!(reg.add_group("staff"), Err(RegistryError::DuplicateGroup(_))));
+        reg.change_members("staff", &["Ann".into(), "Cy".into()], &[]).expect("members");
+        reg.change_members("Cleaners", &["Bob".into(), "Ann".into()], &[]).expect("members");
+        assert!(matches!(
+            reg.change_members("Cleaners", &["Nobody".into()], &[]),
+            Err(RegistryError::PersonNotFound(_))
+        ));
+        assert_eq!(
+            reg.members("Staff").expect("members").iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["Ann", "Cy"]
+        );
+        reg.allow(front, "Staff", "always").expect("allow");
+        reg.allow(front, "Cleaners", "mon-fri 19:00-23:00").expect("allow");
+        reg.allow(lab, "Cleaners", "Sat 08:00-12:00; Mon-Fri 19:00-23:00").expect("allow");
+        assert!(matches!(reg.allow(lab, "Staff", "Mon-Fri 25:00-26:00"), Err(RegistryError::InvalidSchedule { .. })));
+        assert!(matches!(reg.allow("tcp:10.9.9.9:1", "Staff", "always"), Err(RegistryError::DeviceNotFound(_))));
+        reg.set_validity("Cy", &Validity { from: None, until: Some("2027-03-31".into()) }).expect("dates");
+        assert!(matches!(
+            reg.set_validity("Cy", &Validity { from: Some("2027-04-01".into()), until: Some("2027-03-31".into()) }),
+            Err(RegistryError::InvalidDate(_))
+        ));
+
+        let f = reg.door_access(front).expect("access");
+        let (ann, bob, cy, dan) = (id(&reg, "Ann"), id(&reg, "Bob"), id(&reg, "Cy"), id(&reg, "Dan"));
+        assert!(f.restricted && f.admits(ann) && f.admits(bob) && f.admits(cy) && !f.admits(dan));
+        // Ann is staff (any time) and a cleaner: any time wins; Bob has the cleaners' window; Cy her end date.
+        let entry = |a: &DoorAccess, p| a.entries.iter().find(|e| e.person_id == p).cloned();
+        assert_eq!(entry(&f, ann), None);
+        assert_eq!(entry(&f, bob).map(|e| e.windows.len()), Some(1));
+        let cy_entry = entry(&f, cy).expect("Cy's dates");
+        assert_eq!(
+            (cy_entry.valid_until, cy_entry.windows.len()),
+            (facegate_proto::access::parse_date("2027-03-31"), 0)
+        );
+
+        let l = reg.door_access(lab).expect("access");
+        assert!(!l.admits(cy), "Cy's dates do not open a door her groups do not");
+        assert_eq!(entry(&l, ann).map(|e| e.windows.len()), Some(2));
+        assert_eq!(reg.door_rules(lab).expect("rules")[0].schedule, "Sat 08:00-12:00; Mon-Fri 19:00-23:00");
+
+        // Out of the group, out of the door; a removed group lets no one in.
+        reg.change_members("Cleaners", &[], &["Bob".into()]).expect("members");
+        assert!(!reg.door_access(front).expect("access").admits(bob));
+        reg.remove_group("Cleaners").expect("remove");
+        let l = reg.door_access(lab).expect("access");
+        assert!(l.restricted && !l.admits(ann), "a door whose last group went lets no one in, not everyone");
+        assert!(reg.disallow(front, "Staff").expect("disallow"));
+        assert!(!reg.door_access(front).expect("access").admits(ann));
+        reg.open_to_everyone(front).expect("open");
+        let f = reg.door_access(front).expect("access");
+        assert!(!f.restricted && f.admits(dan) && reg.door_rules(front).expect("rules").is_empty());
+    }
+}
