@@ -809,6 +809,27 @@ mod tests {
         dir.join(STORE_FILE)
     }
 
+    #[test]
+    fn access_rules_are_kept_sorted_written_once_and_survive_a_reopen() {
+        let (_tmp, dir, mut store) = fresh();
+        let entry = |person_id, until| AccessEntry {
+            person_id,
+            valid_from: None,
+            valid_until: Some(until),
+            windows: facegate_proto::access::parse_schedule("Mon-Fri 07:00-19:00").unwrap(),
+        };
+        assert!(store.set_access(vec![entry(9, 100), entry(3, 200), entry(9, 300)]).unwrap());
+        assert_eq!(store.access().iter().map(|e| e.person_id).collect::<Vec<_>>(), [3, 9]);
+        assert_eq!(store.access_of(9).map(|e| e.valid_until), Some(Some(100)), "the first entry of a person wins");
+        assert!(store.access_of(4).is_none());
+        let generation = store.generation();
+        assert!(!store.set_access(vec![entry(3, 200), entry(9, 100)]).unwrap(), "unchanged: nothing written");
+        drop(store);
+        let store = TemplateStore::open(&dir, MODEL).unwrap();
+        assert_eq!((store.access().len(), store.generation()), (2, generation));
+        assert_eq!(store.access_of(3), Some(&entry(3, 200)));
+    }
+
     fn fail_next(stage: Stage) {
         FAIL_AT.with(|f| f.set(Some(stage)));
     }

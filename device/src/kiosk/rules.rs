@@ -76,19 +76,21 @@ fn date(day: i32) -> String {
         .map_or_else(|_| format!("day {day}"), |d| d.to_string())
 }
 
-/// Why `entry` refuses at this moment, for the audit log: which window or date.
+/// Why `entry` refuses at this moment, for the audit log (whose details hold 48 bytes: the
+/// rule first, then the moment).
 pub fn refusal(entry: &AccessEntry, verdict: Verdict, at: LocalTime) -> String {
-    let clock = format!("{} {:02}:{:02}", date(at.day), at.minute / 60, at.minute % 60);
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     match verdict {
         Verdict::NotYetValid => {
-            format!("not valid before {} (now {clock})", entry.valid_from.map_or_else(String::new, date))
+            format!("valid from {} (today {})", entry.valid_from.map_or_else(String::new, date), date(at.day))
         }
         Verdict::Expired => {
-            format!("not valid after {} (now {clock})", entry.valid_until.map_or_else(String::new, date))
+            format!("expired {} (today {})", entry.valid_until.map_or_else(String::new, date), date(at.day))
         }
         Verdict::OutsideSchedule => {
             let windows: Vec<String> = entry.windows.iter().map(ToString::to_string).collect();
-            format!("outside {} (now {clock})", windows.join("; "))
+            let day = DAYS[usize::from(at.weekday % 7)];
+            format!("outside {} at {day} {:02}:{:02}", windows.join("; "), at.minute / 60, at.minute % 60)
         }
         Verdict::Allowed => "allowed".into(),
     }
@@ -140,12 +142,9 @@ mod tests {
             windows: parse_schedule("Mon-Fri 07:00-19:00").expect("schedule"),
         };
         assert_eq!(entry.check(saturday), Verdict::Expired);
-        assert_eq!(refusal(&entry, Verdict::Expired, saturday), "not valid after 2027-01-08 (now 2027-01-09 10:00)");
+        assert_eq!(refusal(&entry, Verdict::Expired, saturday), "expired 2027-01-08 (today 2027-01-09)");
         let open = AccessEntry { valid_until: None, ..entry };
         assert_eq!(open.check(saturday), Verdict::OutsideSchedule);
-        assert_eq!(
-            refusal(&open, Verdict::OutsideSchedule, saturday),
-            "outside Mon-Fri 07:00-19:00 (now 2027-01-09 10:00)"
-        );
+        assert_eq!(refusal(&open, Verdict::OutsideSchedule, saturday), "outside Mon-Fri 07:00-19:00 at Sat 10:00");
     }
 }
