@@ -86,5 +86,14 @@ fn two_administrators_enrolling_and_syncing_at_once_lose_nothing() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "another registry key is refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("not the key of this registry"));
+    let out = Command::new(crate::util::binary("facegate"))
+        .env("FACEGATE_REGISTRY", &pg.url)
+        .env_remove(facegate_host::registry::KEY_ENV)
+        .env_remove(facegate_host::registry::KEY_FILE_ENV)
+        .args(["list"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "no registry key: refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FACEGATE_REGISTRY_KEY_FILE"));
     assert_eq!(stored.len(), 72, "nonce, sealed key and tag");
 }

@@ -25,12 +25,20 @@ pub fn shown_location(location: &str) -> String {
 /// `postgres://user@host/db`: the URL without its password, for messages.
 fn display(config: &postgres::Config) -> String {
     let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let ports = config.get_ports();
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()
-        .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            postgres::config::Host::Unix(dir) => dir.display().to_string(),
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                postgres::config::Host::Tcp(name) => name.clone(),
+                postgres::config::Host::Unix(dir) => dir.display().to_string(),
+            };
+            match ports.get(i).or(ports.first()) {
+                Some(port) if *port != 5432 => format!("{host}:{port}"),
+                _ => host,
+            }
         })
         .collect();
     format!("postgres://{user}{}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
@@ -79,6 +87,10 @@ mod tests {
         assert!(!is_url("/home/admin/registry.sqlite3"));
         assert!(!is_url("postgres.sqlite3"));
         let config: postgres::Config = "postgres://admin:secret@db.example:5433/facegate".parse().expect("url");
-        assert_eq!(display(&config), "postgres://admin@db.example/facegate");
+        assert_eq!(display(&config), "postgres://admin@db.example:5433/facegate");
+        assert_eq!(
+            shown_location("postgres://admin:secret@db.example/facegate"),
+            "postgres://admin@db.example/facegate"
+        );
     }
 }
