@@ -4,11 +4,8 @@
 //! windows and dates, says "not allowed at this time" otherwise, and a member taken out of a
 //! group leaves the door at the next sync.
 
-use crate::util::{data_dir, facegate, file_names, lfw_people, path_str, run_ok, DeviceProcess};
-use facegate_host::commands::demo::FrameWriter;
-use std::io::{BufRead, BufReader};
+use crate::util::{data_dir, facegate, file_names, lfw_people, path_str, run_ok, visit_and_follow, DeviceProcess};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 /// 20:00 on Monday 4 January 2027 in Paris (winter time, UTC+1).
 const MONDAY_EVENING: &str = "2027-01-04T20:00:00+01:00";
@@ -52,26 +49,7 @@ fn door(dir: &Path, name: &str) -> Door {
 
 /// Shows `photos` to `door` and returns (decision, name) of each visit.
 fn visits(registry: &Path, door: &Door, photos: &[&PathBuf]) -> Vec<(String, Option<String>)> {
-    let mut follower = facegate(registry)
-        .args(["events", "--device", &door.addr, "--follow", "--json", "--last", "0", "--timeout", "300", "--count"])
-        .arg(photos.len().to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("facegate events");
-    let mut err = BufReader::new(follower.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    err.read_line(&mut line).expect("events stderr");
-    assert!(line.starts_with("following events"), "events follower did not start: {line}");
-    let mut writer = FrameWriter { dir: door.frames.clone(), next: 0 };
-    for p in photos {
-        writer.visit(&image::open(p).expect("LFW photo").to_rgb8()).expect("frames");
-    }
-    let events: Vec<serde_json::Value> = BufReader::new(follower.stdout.take().expect("stdout"))
-        .lines()
-        .map(|l| serde_json::from_str(&l.expect("event line")).expect("event JSON"))
-        .collect();
-    assert!(follower.wait().expect("follower exit").success(), "device log:\n{}", door.process.log());
+    let events = visit_and_follow(registry, &door.addr, &door.frames, photos);
     events
         .iter()
         .map(|e| (e["decision"].as_str().unwrap_or("?").to_owned(), e["name"].as_str().map(String::from)))

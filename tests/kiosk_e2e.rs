@@ -3,11 +3,8 @@
 //! syncing, and following the device's decisions for other photos of those people and of
 //! strangers.
 
-use crate::util::{data_dir, facegate, file_names, lfw_people, run_ok, DeviceProcess};
-use facegate_host::commands::demo::FrameWriter;
-use std::io::{BufRead, BufReader};
+use crate::util::{data_dir, facegate, file_names, lfw_people, run_ok, visit_and_follow, DeviceProcess};
 use std::path::PathBuf;
-use std::process::Stdio;
 
 #[test]
 fn kiosk_grants_enrolled_people_and_not_strangers() {
@@ -71,27 +68,8 @@ fn kiosk_grants_enrolled_people_and_not_strangers() {
         expected.push(("Unknown".into(), None));
     }
 
-    let mut follower = facegate(&registry)
-        .args(["events", "--device", &addr, "--follow", "--json", "--last", "0", "--timeout", "300", "--count"])
-        .arg(expected.len().to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("facegate events");
-    let mut err = BufReader::new(follower.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    err.read_line(&mut line).expect("events stderr");
-    assert!(line.starts_with("following events"), "events follower did not start: {line}");
-
-    let mut writer = FrameWriter { dir: frames.clone(), next: 0 };
-    for v in &visits {
-        writer.visit(&image::open(v).expect("LFW photo").to_rgb8()).expect("frames");
-    }
-    let events: Vec<serde_json::Value> = BufReader::new(follower.stdout.take().expect("stdout"))
-        .lines()
-        .map(|l| serde_json::from_str(&l.expect("event line")).expect("event JSON"))
-        .collect();
-    assert!(follower.wait().expect("follower exit").success());
+    let shown: Vec<&PathBuf> = visits.iter().collect();
+    let events = visit_and_follow(&registry, &addr, &frames, &shown);
     let got: Vec<(String, Option<String>)> = events
         .iter()
         .map(|e| (e["decision"].as_str().unwrap_or("?").to_string(), e["name"].as_str().map(String::from)))

@@ -357,3 +357,31 @@ impl Drop for PgSchema {
         let _ = self.admin.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
     }
 }
+
+/// Shows each photo in `visits` to the device at `addr` (a visit of frames written into its
+/// `--follow` frames folder) and returns the decisions it reported, as `facegate events --json`
+/// prints them, one per visit.
+pub fn visit_and_follow(registry: &Path, addr: &str, frames: &Path, visits: &[&PathBuf]) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader};
+    let mut follower = facegate(registry)
+        .args(["events", "--device", addr, "--follow", "--json", "--last", "0", "--timeout", "300", "--count"])
+        .arg(visits.len().to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("facegate events");
+    let mut err = BufReader::new(follower.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("events stderr");
+    assert!(line.starts_with("following events"), "events follower did not start: {line}");
+    let mut writer = facegate_host::commands::demo::FrameWriter { dir: frames.to_path_buf(), next: 0 };
+    for v in visits {
+        writer.visit(&image::open(v).expect("photo").to_rgb8()).expect("frames");
+    }
+    let events = BufReader::new(follower.stdout.take().expect("stdout"))
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("event line")).expect("event JSON"))
+        .collect();
+    assert!(follower.wait().expect("follower exit").success());
+    events
+}

@@ -33,12 +33,7 @@ impl Registry {
 
     /// Takes the person's card away; `false` if they had none.
     pub fn remove_card(&mut self, name: &str) -> Result<bool, RegistryError> {
-        let tx = self.write_tx()?;
-        let person =
-            find_person_by_name(&tx, name)?.ok_or_else(|| RegistryError::PersonNotFound(name.trim().into()))?;
-        let removed = tx.execute("DELETE FROM cards WHERE person_id = ?1", args![person.id])? > 0;
-        tx.commit()?;
-        Ok(removed)
+        self.remove_person_row("cards", name)
     }
 
     /// Every person's card, by person id.

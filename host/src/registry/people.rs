@@ -61,6 +61,19 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Deletes the person `name`'s row of `table` (one of ours, keyed by `person_id`); `false`
+    /// if they had none.
+    pub(super) fn remove_person_row(&mut self, table: &'static str, name: &str) -> Result<bool, RegistryError> {
+        let tx = self.write_tx()?;
+        let person =
+            find_person_by_name(&tx, name)?.ok_or_else(|| RegistryError::PersonNotFound(name.trim().into()))?;
+        let removed = tx.execute(&format!("DELETE FROM {table} WHERE person_id = ?1"), args![person.id])? > 0;
+        tx.commit()?;
+        Ok(removed)
+    }
+}
+
 /// Trims and validates a display name; returns the trimmed name.
 pub(super) fn validate_name(raw: &str) -> Result<&str, RegistryError> {
     let name = raw.trim();
