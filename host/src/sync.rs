@@ -120,7 +120,7 @@ fn sync_inner(registry: &mut Registry, addr: &Addr, patience: Patience, show_pro
     let mut client = connect_paired_with(registry, addr, patience)?;
     let model = client.info.model_id.to_string();
     let (wanted, access) = door_set(registry, &addr.to_string(), &model)?;
-    if wanted.is_empty() && !access.restricted {
+    if wanted.is_empty() && !access.restricted() {
         let others: Vec<String> = registry.model_ids()?.into_iter().filter(|m| *m != model).collect();
         if !others.is_empty() {
             bail!(

@@ -16,7 +16,8 @@ pub const ACCESS_PER_MESSAGE: usize = 64;
 /// Minutes in a day: a window's `end` may be 1440 (midnight at the end of the day).
 pub const DAY_MINUTES: u16 = 24 * 60;
 
-const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+/// Day names as schedules write them, Monday first.
+pub const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// A weekly window: on `days` (bit 0 Monday .. bit 6 Sunday), from `start` to `end` minutes
 /// after local midnight. `end <= start` runs past midnight into the next day.

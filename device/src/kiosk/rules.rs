@@ -79,7 +79,6 @@ fn date(day: i32) -> String {
 /// Why `entry` refuses at this moment, for the audit log (whose details hold 48 bytes: the
 /// rule first, then the moment).
 pub fn refusal(entry: &AccessEntry, verdict: Verdict, at: LocalTime) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     match verdict {
         Verdict::NotYetValid => {
             format!("valid from {} (today {})", entry.valid_from.map_or_else(String::new, date), date(at.day))
@@ -89,7 +88,7 @@ pub fn refusal(entry: &AccessEntry, verdict: Verdict, at: LocalTime) -> String {
         }
         Verdict::OutsideSchedule => {
             let windows: Vec<String> = entry.windows.iter().map(ToString::to_string).collect();
-            let day = DAYS[usize::from(at.weekday % 7)];
+            let day = facegate_proto::access::DAY_NAMES[usize::from(at.weekday % 7)];
             format!("outside {} at {day} {:02}:{:02}", windows.join("; "), at.minute / 60, at.minute % 60)
         }
         Verdict::Allowed => "allowed".into(),

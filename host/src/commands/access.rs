@@ -64,6 +64,8 @@ pub enum DoorCommand {
 #[command(
     after_help = "Example:\n  facegate valid \"Sam Contractor\" --until 2027-03-31\n  facegate valid \"Sam Contractor\" --clear"
 )]
+// Nothing given would silently clear the dates: --clear says so.
+#[command(group(clap::ArgGroup::new("dates").required(true).multiple(true).args(["from", "until", "clear"])))]
 pub struct ValidArgs {
     pub name: String,
     /// First day the person may pass (YYYY-MM-DD, the door's calendar).
@@ -190,7 +192,7 @@ pub fn doors(registry: &Registry, args: &DoorsArgs) -> Result<()> {
             registry.door_rules(&d.addr)?.into_iter().map(|r| format!("{} ({})", r.group, r.schedule)).collect();
         out.push(DoorStatus {
             behind: d.last_digest != Some(set_digest(&set)),
-            restricted: access.restricted,
+            restricted: access.restricted(),
             addr: d.addr,
             device: d.device_id,
             groups,

@@ -35,16 +35,19 @@ pub struct Validity {
 /// a rule) and the rules of those who have any (validity dates, time windows).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoorAccess {
-    /// `false`: the door was never given a rule (or was opened to everyone again) and lets in
-    /// everyone enrolled. `true`: only its groups' members (none when it has no group left).
-    pub restricted: bool,
-    /// The people it lets in; with no rules, `None` (everyone).
+    /// The people it lets in (none when it has no group left); `None`: the door was never given
+    /// a rule (or was opened to everyone again) and lets in everyone enrolled.
     pub people: Option<std::collections::BTreeSet<PersonId>>,
     /// Entries for the people with dates or windows, by person id.
     pub entries: Vec<AccessEntry>,
 }
 
 impl DoorAccess {
+    /// Only its groups' members may pass (see [`DoorAccess::people`]).
+    pub fn restricted(&self) -> bool {
+        self.people.is_some()
+    }
+
     pub fn admits(&self, person: PersonId) -> bool {
         self.people.as_ref().is_none_or(|p| p.contains(&person))
     }
@@ -182,7 +185,7 @@ impl Registry {
         tx.commit()
     }
 
-    /// Whether `addr` lets in only its groups' members (see [`DoorAccess::restricted`]).
+    /// Whether `addr` lets in only its groups' members (see [`DoorAccess::people`]).
     pub fn is_restricted(&self, addr: &str) -> Result<bool, RegistryError> {
         let row = self.db.query_opt("SELECT restricted FROM devices WHERE addr = ?1", args![addr])?;
         Ok(row.map(|r| r.get::<i64>(0)).transpose()?.is_some_and(|r| r != 0))
@@ -234,7 +237,6 @@ impl Registry {
              WHERE r.addr = ?1 ORDER BY m.person_id",
             args![addr],
         )?;
-        let restricted = self.is_restricted(addr)?;
         // Per person: None = any time (some group of theirs is let in always), else the union.
         let mut windows: BTreeMap<PersonId, Option<Vec<Window>>> = BTreeMap::new();
         for r in &rows {
@@ -251,7 +253,8 @@ impl Registry {
             }
         }
         let validity = self.validity()?;
-        let people = restricted.then(|| windows.keys().copied().collect::<std::collections::BTreeSet<_>>());
+        let people =
+            self.is_restricted(addr)?.then(|| windows.keys().copied().collect::<std::collections::BTreeSet<_>>());
         let mut entries = Vec::new();
         let everyone: Vec<PersonId> = match &people {
             Some(p) => p.iter().copied().collect(),
@@ -272,6 +275,6 @@ impl Registry {
                 windows,
             });
         }
-        Ok(DoorAccess { restricted, people, entries })
+        Ok(DoorAccess { people, entries })
     }
 }
