@@ -63,6 +63,13 @@ impl Registry {
 
     fn check_key(&mut self) -> Result<(), RegistryError> {
         let Some(key) = self.sealer.clone() else { return Ok(()) };
+        // Set once: read without the write lock, which only the first opener needs.
+        let set: Option<Vec<u8>> = self.db.query_one("SELECT key_check FROM registry_meta", &[])?.get(0)?;
+        match set {
+            Some(check) if key.matches(&check) => return Ok(()),
+            Some(_) => return Err(RegistryError::WrongRegistryKey),
+            None => {}
+        }
         let tx = self.db.write_tx()?;
         let check: Option<Vec<u8>> = tx.query_one("SELECT key_check FROM registry_meta", &[])?.get(0)?;
         match check {

@@ -234,6 +234,15 @@ impl Registry {
     fn migrate_postgres(&mut self) -> Result<(), RegistryError> {
         let location = self.location.clone();
         let not_ours = || RegistryError::NotARegistry { path: location.clone() };
+        // Fast path without the write lock, as on SQLite: opening an up-to-date registry must not
+        // queue behind another administrator's write.
+        if self.db.query_one("SELECT to_regclass('registry_meta') IS NOT NULL", &[])?.get::<i64>(0)? != 0 {
+            if let Some(row) = self.db.query_opt("SELECT application, schema_version FROM registry_meta", &[])? {
+                if (row.get::<i64>(0)?, row.get::<i64>(1)?) == (APPLICATION_ID, i64::from(SCHEMA_VERSION)) {
+                    return Ok(());
+                }
+            }
+        }
         let tx = self.db.write_tx()?;
         let meta = tx.query_one("SELECT to_regclass('registry_meta') IS NOT NULL", &[])?.get::<i64>(0)? != 0;
         if !meta {
