@@ -87,7 +87,14 @@ fn identify_mode_holds_its_fpir_on_an_lfw_protocol() {
         max_per_person: 5,
     };
     let protocol = split::run(&args).expect("split");
-    let args = EvalIdentifyArgs { root: people.path().to_path_buf(), gallery, probes, threads: None, json: true };
+    let args = EvalIdentifyArgs {
+        root: people.path().to_path_buf(),
+        gallery,
+        probes,
+        threads: None,
+        json: true,
+        report: Some(lists.path().join("report")),
+    };
     let report = identify::run(&engine(Search::Photo), &args).expect("eval identify");
     eprintln!("{protocol:?} {}", serde_json::to_string(&report).unwrap_or_default());
     assert!(report.gallery + report.gallery_refused == protocol.enrolled && report.gallery > 70);
@@ -104,4 +111,11 @@ fn identify_mode_holds_its_fpir_on_an_lfw_protocol() {
     assert!(report.fnir_default < 0.2, "FNIR {}", report.fnir_default);
     let at = |k: &str| report.fnir_at_fpir.get(k).copied().expect("reported");
     assert!(at("1e-1") <= at("1e-2"), "{:?}", report.fnir_at_fpir);
+    if let Some(chromium) = crate::util::browser::chromium("identify_mode_holds_its_fpir_on_an_lfw_protocol (report)") {
+        crate::util::browser::check_report(
+            &chromium,
+            &lists.path().join("report"),
+            &["cmc.png", "fnir_fpir.png", "scores.png"],
+        );
+    }
 }

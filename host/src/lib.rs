@@ -2,7 +2,8 @@
 //!
 //! [`registry`] (SQLite: people, templates, devices), [`link`] (the protocol client),
 //! [`paired`] (a signed session with a paired device) and [`sync`] (bringing a device to the
-//! registry's set); [`commands`] holds one module per `facegate` subcommand: arguments and printing.
+//! registry's set); [`report`] (evaluation reports: plots, failure gallery, one HTML page);
+//! [`commands`] holds one module per `facegate` subcommand: arguments and printing.
 
 pub mod batch;
 pub mod commands;
@@ -11,6 +12,7 @@ pub mod link;
 pub mod paired;
 pub mod pairs;
 pub mod registry;
+pub mod report;
 pub mod sync;
 
 /// Writes `img` as PNG under `<path>.part`, then renames it to `path`: a reader polling the

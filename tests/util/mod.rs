@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end suites: where the data and binaries are, a device process,
 //! a paired device, synthetic templates and people.
 
+pub mod browser;
 pub mod fault_proxy;
 pub mod raw;
 

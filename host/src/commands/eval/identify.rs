@@ -3,6 +3,10 @@
 //! default configuration achieves on this gallery.
 
 use crate::batch;
+use crate::report::{
+    self,
+    identify::{Outcome, Probe},
+};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use facegate_engine::calibration::per_comparison_far;
@@ -31,6 +35,10 @@ pub struct EvalIdentifyArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Write a report here: index.html with the CMC curve, FNIR against FPIR, the score
+    /// distributions and a gallery of the misses.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -80,12 +88,6 @@ pub fn load_list(path: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// One probe's best match (identity index into the gallery) and score.
-struct Best {
-    identity: usize,
-    score: f32,
-}
-
 pub fn run(engine: &Engine, args: &EvalIdentifyArgs) -> Result<IdentifyReport> {
     let calibration = engine.calibration.as_ref().context("no calibration table for this model")?;
     let gallery_list = load_list(&args.gallery)?;
@@ -112,45 +114,41 @@ pub fn run(engine: &Engine, args: &EvalIdentifyArgs) -> Result<IdentifyReport> {
     }
     // At the door: the door's gate, one pass, a second look when too close to call.
     let paths: Vec<PathBuf> = probe_list.iter().map(|(_, p)| p.clone()).collect();
-    let best_of = |probe: &Embedding| {
-        let mut best = Best { identity: 0, score: f32::MIN };
-        for (i, t) in templates.iter().enumerate() {
-            let s = probe.cosine(t);
-            if s > best.score {
-                best = Best { identity: i, score: s };
-            }
-        }
-        best
-    };
+    let best_score = |probe: &Embedding| templates.iter().map(|t| probe.cosine(t)).fold(f32::MIN, f32::max);
     let started = Instant::now();
     let probed = batch::run_files(engine, &args.root, &paths, threads, None, "probing", |img| {
         let face = engine.process(img, FacePolicy::Subject, &QualityGate::VERIFY)?;
-        let best = best_of(&face.embedding);
-        if engine.needs_second_look(best.score) {
-            return Ok(best_of(&engine.embed_with_mirror(&face.observation, &face.embedding)?));
+        if engine.needs_second_look(best_score(&face.embedding)) {
+            return engine.embed_with_mirror(&face.observation, &face.embedding);
         }
-        Ok(best)
+        Ok(face.embedding)
     });
     let ms_per_probe = started.elapsed().as_secs_f64() * 1e3 * threads as f64 / paths.len().max(1) as f64;
-    // (best score, right identity?) for enrolled probes; best score for strangers.
-    let (mut mates, mut strangers) = (Vec::new(), Vec::new());
-    let (mut no_face, mut considered) = (0, 0);
-    for ((who, _), done) in probe_list.iter().zip(&probed) {
-        let is_enrolled = names.contains(&who.as_str());
-        if listed.contains(&who.as_str()) && !is_enrolled {
-            continue;
-        }
-        considered += 1;
-        match (&done.result, is_enrolled) {
-            (Ok(b), true) => mates.push(Some((b.score, names[b.identity] == who))),
-            (Ok(b), false) => strangers.push(b.score),
-            (Err(_), true) => {
-                no_face += 1;
-                mates.push(None);
+    // Probes of identities refused at enrolment are left out: they are neither enrolled nor strangers.
+    let probes: Vec<Probe> = probe_list
+        .iter()
+        .zip(probed)
+        .filter(|((who, _), _)| names.contains(&who.as_str()) || !listed.contains(&who.as_str()))
+        .map(|((who, path), done)| {
+            let own = names.iter().position(|n| n == who);
+            Probe {
+                identity: who.clone(),
+                path: path.clone(),
+                enrolled: own.is_some(),
+                outcome: done.result.map(|e| outcome(&e, &templates, own)).map_err(|e| e.to_string()),
             }
-            (Err(_), false) => no_face += 1,
-        }
-    }
+        })
+        .collect();
+    let considered = probes.len();
+    let no_face = probes.iter().filter(|p| p.outcome.is_err()).count();
+    // (best score, right identity?) for enrolled probes; best score for strangers.
+    let mates: Vec<Option<(f32, bool)>> = probes
+        .iter()
+        .filter(|p| p.enrolled)
+        .map(|p| p.outcome.as_ref().ok().map(|o| (o.best_score, o.own.is_some_and(|(_, rank)| rank == 1))))
+        .collect();
+    let strangers: Vec<f32> =
+        probes.iter().filter(|p| !p.enrolled).filter_map(|p| p.outcome.as_ref().ok().map(|o| o.best_score)).collect();
     if mates.is_empty() || strangers.is_empty() {
         bail!("need probes of enrolled identities and of strangers ({} and {})", mates.len(), strangers.len());
     }
@@ -171,6 +169,27 @@ pub fn run(engine: &Engine, args: &EvalIdentifyArgs) -> Result<IdentifyReport> {
     let fpir_target = f64::from(facegate_proto::DEFAULT_FPIR);
     let default = calibration.promise(per_comparison_far(fpir_target, templates.len()));
     let threshold_default = default.cosine;
+    if let Some(dir) = &args.report {
+        let gallery: Vec<(String, PathBuf)> = gallery_list
+            .iter()
+            .filter(|(who, _)| names.contains(&who.as_str()))
+            .map(|(who, path)| (who.clone(), path.clone()))
+            .collect();
+        let input = report::identify::Input {
+            context: report::Context::today(
+                &format!("{}, {}", dataset_name(&args.root), dataset_name(&args.probes)),
+                &format!("{} ({})", engine.embedding_id, engine.embed_variant),
+            ),
+            gallery: &gallery,
+            probes: &probes,
+            threshold: threshold_default,
+            fpir_target,
+        };
+        let thumbs = report::gallery::EngineThumbs { engine, root: &args.root, derive: None };
+        let written = report::identify::write(dir, &input, &thumbs)
+            .with_context(|| format!("writing the report in {}", dir.display()))?;
+        eprintln!("report: {}", written.index.display());
+    }
     Ok(IdentifyReport {
         model: engine.embedding_id.clone(),
         gallery: templates.len(),
@@ -187,6 +206,24 @@ pub fn run(engine: &Engine, args: &EvalIdentifyArgs) -> Result<IdentifyReport> {
         vouched: default.vouched,
         ms_per_probe,
     })
+}
+
+/// How `probe` ranks against every template; `own` is the probe's identity's template, if enrolled.
+fn outcome(probe: &Embedding, templates: &[Embedding], own: Option<usize>) -> Outcome {
+    let scores: Vec<f32> = templates.iter().map(|t| probe.cosine(t)).collect();
+    let (best, best_score) =
+        scores.iter().copied().enumerate().fold((0, f32::MIN), |b, (i, s)| if s > b.1 { (i, s) } else { b });
+    let own = own.map(|i| {
+        let s = scores[i];
+        // Ties rank the own template first, as the best-match scan above keeps the first maximum.
+        let rank = 1 + scores.iter().enumerate().filter(|&(j, &x)| x > s || (x == s && j < i)).count();
+        (s, rank)
+    });
+    Outcome { best, best_score, own }
+}
+
+fn dataset_name(p: &Path) -> String {
+    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 pub fn print(report: &IdentifyReport, json: bool) -> Result<()> {

@@ -1,7 +1,8 @@
 //! `facegate eval pairs`: verification accuracy on a labelled pair list (LFW View 2 protocol).
 
 use crate::derive::Derive;
-use crate::{batch, pairs};
+use crate::report::pairs::{Compared, Scored};
+use crate::{batch, pairs, report};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use facegate_engine::metrics;
@@ -23,9 +24,16 @@ pub struct EvalPairsArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Draw the ROC curve (log FAR on x from 1e-4 to 1, TAR on y) to this PNG.
+    /// Draw the ROC curve (TAR against log FAR, with any --compare curves) to this PNG.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Write a report here: index.html with DET, ROC, score histograms, the figures with their
+    /// 10-fold spread, FNMR at fixed FMR and a gallery of the failures.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Another run's scores (from --scores) on the same plots, as LABEL=FILE; repeatable.
+    #[arg(long, value_name = "LABEL=FILE")]
+    pub compare: Vec<String>,
     /// Also fit a score calibration on every same/different-person combination of the
     /// images (identity = parent folder) and write it here (TOML).
     #[arg(long)]
@@ -77,7 +85,7 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
     let embedded = batch::embed_files(engine, &args.root, &images, threads, false, args.derive);
     let ms_per_image = embedded.iter().map(|e| e.millis).sum::<f64>() / embedded.len().max(1) as f64;
     let mut by_path: HashMap<&Path, &Embedding> = HashMap::new();
-    let mut no_face_images = Vec::new();
+    let mut no_face = Vec::new();
     for e in &embedded {
         match &e.result {
             Ok(emb) => {
@@ -85,10 +93,12 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
             }
             Err(err) => {
                 tracing::warn!("{}: {err}", e.path.display());
-                no_face_images.push(e.path.display().to_string());
+                no_face.push((e.path.clone(), err.to_string()));
             }
         }
     }
+    // Read before the long part, so a mistyped file fails at once.
+    let compare = args.compare.iter().map(|c| read_compared(c)).collect::<Result<Vec<_>>>()?;
     // A pair with an unusable image counts as a rejection (score -1), as in the usual protocol.
     let mut scored: Vec<(usize, f32, bool)> = pairs
         .iter()
@@ -133,7 +143,7 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
         model: engine.embedding_id.clone(),
         pairs: pairs.len(),
         images: images.len(),
-        no_face: no_face_images.len(),
+        no_face: no_face.len(),
         second_look_pairs: close.len(),
         accuracy: kfold.accuracy,
         accuracy_std: kfold.accuracy_std,
@@ -142,11 +152,38 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
         tar_at_far_1e_3: metrics::tar_at_far(&genuine, &impostor, 1e-3),
         tar_at_far_1e_2: metrics::tar_at_far(&genuine, &impostor, 1e-2),
         ms_per_image,
-        fold_accuracy: kfold.fold_accuracy,
-        no_face_images,
+        fold_accuracy: kfold.fold_accuracy.clone(),
+        no_face_images: no_face.iter().map(|(p, _)| p.display().to_string()).collect(),
     };
-    if let Some(path) = &args.plot {
-        plot_roc(&genuine, &impostor, path).with_context(|| format!("drawing {}", path.display()))?;
+    if args.plot.is_some() || args.report.is_some() {
+        let scored: Vec<Scored> = pairs
+            .iter()
+            .zip(&scored)
+            .map(|(p, &(fold, score, same))| Scored { fold, same, score, a: p.a.clone(), b: p.b.clone() })
+            .collect();
+        let dataset = format!(
+            "{}, {}",
+            args.root.file_name().map_or_else(|| args.root.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            args.pairs.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        );
+        let input = report::pairs::Input {
+            context: report::Context::today(&dataset, &format!("{} ({})", engine.embedding_id, engine.embed_variant)),
+            label: engine.embed_variant.clone(),
+            pairs: &scored,
+            compare: &compare,
+            no_face: &no_face,
+            calibration: engine.calibration.as_ref(),
+            kfold: &kfold,
+        };
+        if let Some(path) = &args.plot {
+            report::pairs::roc_chart(&input).draw(path).with_context(|| format!("drawing {}", path.display()))?;
+        }
+        if let Some(dir) = &args.report {
+            let thumbs = report::gallery::EngineThumbs { engine, root: &args.root, derive: args.derive };
+            let written = report::pairs::write(dir, &input, &thumbs)
+                .with_context(|| format!("writing the report in {}", dir.display()))?;
+            eprintln!("report: {}", written.index.display());
+        }
     }
     if let Some(path) = &args.calibration_out {
         let cal = calibrate(engine, &embedded, &args.root);
@@ -159,6 +196,36 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
         );
     }
     Ok(report)
+}
+
+/// `LABEL=FILE` of a `--scores` file.
+fn read_compared(spec: &str) -> Result<Compared> {
+    let (label, file) = spec.split_once('=').with_context(|| format!("--compare {spec}: expected LABEL=FILE"))?;
+    let pairs = read_scores(Path::new(file)).with_context(|| format!("reading --compare {file}"))?;
+    Ok(Compared { label: label.to_owned(), pairs })
+}
+
+/// Reads what [`write_scores`] wrote.
+pub fn read_scores(path: &Path) -> Result<Vec<Scored>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let parsed = match f.as_slice() {
+            [fold, same, score, a, b] => match (fold.parse(), score.parse()) {
+                (Ok(fold), Ok(score)) => {
+                    Some(Scored { fold, same: *same == "1", score, a: PathBuf::from(a), b: PathBuf::from(b) })
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        out.push(parsed.with_context(|| format!("{}:{}: expected fold, same, score, a, b", path.display(), i + 1))?);
+    }
+    if out.is_empty() {
+        bail!("{} holds no scores", path.display());
+    }
+    Ok(out)
 }
 
 fn write_scores(path: &Path, pairs: &[pairs::Pair], scored: &[(usize, f32, bool)]) -> std::io::Result<()> {
@@ -198,27 +265,4 @@ fn calibrate(engine: &Engine, embedded: &[batch::Embedded], root: &Path) -> Cali
     let (genuine, impostor) = super::calibrate::all_pairs(&ok);
     let source = format!("{} (identity = folder), {} images", root.display(), ok.len());
     Calibration::fit(&genuine, &impostor, &engine.embedding_id, &source)
-}
-
-fn plot_roc(genuine: &[f32], impostor: &[f32], path: &Path) -> Result<()> {
-    use plotters::prelude::*;
-    let points: Vec<(f64, f64)> = metrics::roc(genuine, impostor)
-        .into_iter()
-        .filter(|p| p.1 > 0.0)
-        .map(|(_, far, tar)| (far.log10().max(-4.0), tar))
-        .collect();
-    let root = BitMapBackend::new(path, (640, 480)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root).margin(20).build_cartesian_2d(-4.0f64..0.0, 0.8f64..1.0)?;
-    // Grid at each decade of FAR and every 0.05 of TAR (no text: no font is bundled).
-    for d in -4..=0 {
-        chart.draw_series(LineSeries::new([(d as f64, 0.8), (d as f64, 1.0)], BLACK.mix(0.2)))?;
-    }
-    for k in 0..=4 {
-        let y = 0.8 + 0.05 * k as f64;
-        chart.draw_series(LineSeries::new([(-4.0, y), (0.0, y)], BLACK.mix(0.2)))?;
-    }
-    chart.draw_series(LineSeries::new(points, BLUE.stroke_width(2)))?;
-    root.present()?;
-    Ok(())
 }
