@@ -9,6 +9,7 @@ mod access_e2e;
 mod bad_images;
 mod conformance;
 mod crash_e2e;
+mod explain_e2e;
 mod fault_e2e;
 mod field_accuracy;
 mod hardening_e2e;

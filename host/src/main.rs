@@ -86,6 +86,10 @@ enum Command {
     /// Compare two photos: prints score, probability and decision; exit 0 same, 1 different, 2 error.
     #[command(after_help = "Example:\n  facegate verify alice1.jpg alice2.jpg --far 1e-3 --json")]
     Verify(commands::verify::VerifyArgs),
+    /// Why two photos (do not) match: occlusion maps over both aligned faces, as a picture
+    /// and the top regions by face area.
+    #[command(after_help = "Example:\n  facegate explain alice1.jpg alice2.jpg --out why.png --json")]
+    Explain(commands::explain::ExplainArgs),
     /// Measure the engine: per-stage latency against tract alone and onnxruntime in one run
     /// (`stages`, the default), or time per network node (`profile`).
     #[command(after_help = "Example:\n  facegate bench --data ../shared/faces --json\n  facegate bench profile")]
@@ -225,6 +229,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Verify(args) => {
             let same = commands::verify::run(&load_engine(cli)?, args)?;
             return Ok(if same { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        Command::Explain(args) => {
+            let explanation = commands::explain::run(&load_engine(cli)?, args)?;
+            commands::explain::print(&explanation, args)?;
         }
         Command::Bench(bench) => match &bench.mode {
             Some(BenchMode::Profile(args)) => bench_profile(cli, args)?,

@@ -5,7 +5,8 @@
 //! source -> image_io -> detect -> landmarks -> align -> quality -> embed -> matcher
 //!  frames    decode     boxes     68 -> 5 pts   112x112   gate      512-d    1:1 / 1:N
 //! ```
-//! [`calibration`] and [`metrics`] turn scores into decisions and figures; [`model`] loads
+//! [`calibration`] and [`metrics`] turn scores into decisions and figures; [`explain`] shows
+//! which parts of a face a score rests on (occlusion maps); [`model`] loads
 //! and verifies the networks, [`kernels`] are our tract operators; [`dataset`] lists folders
 //! of labelled photos for evaluation and benchmarks.
 
@@ -15,6 +16,7 @@ pub mod dataset;
 pub mod detect;
 pub mod embed;
 pub mod error;
+pub mod explain;
 pub mod image_io;
 pub mod kernels;
 pub mod landmarks;
@@ -268,6 +270,19 @@ impl Engine {
     /// (see [`embed::Embedder::with_mirror`]).
     pub fn embed_with_mirror(&self, observation: &Observation, single: &Embedding) -> Result<Embedding> {
         self.embedder.with_mirror(&observation.aligned, single)
+    }
+
+    /// The occlusion map of `observation`'s aligned crop against `other` ([`explain`]), with
+    /// the face areas placed by the observation's own five points.
+    pub fn explain(
+        &self,
+        observation: &Observation,
+        other: &Embedding,
+        occlusion: explain::Occlusion,
+        threads: usize,
+    ) -> Result<explain::OcclusionMap> {
+        let five = observation.five.map(|p| observation.to_crop.apply(p));
+        explain::occlusion_map(&self.embedder, &observation.aligned, &five, other, occlusion, threads)
     }
 
     /// Loads the liveness check `models/liveness.toml` chose (kept out of [`Engine::load`]: a

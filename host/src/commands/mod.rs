@@ -9,6 +9,7 @@ pub mod crops;
 pub mod demo;
 pub mod enroll;
 pub mod eval;
+pub mod explain;
 pub mod identify;
 pub mod pair;
 pub mod people;

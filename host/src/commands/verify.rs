@@ -17,6 +17,9 @@ pub struct VerifyArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Also draw why (`facegate explain`'s picture) to this PNG.
+    #[arg(long, value_name = "PNG")]
+    pub explain: Option<PathBuf>,
 }
 
 /// Returns whether the photos show the same person.
@@ -39,8 +42,19 @@ pub fn run(engine: &Engine, args: &VerifyArgs) -> Result<bool> {
     let threshold = calibration.threshold_for_far(args.far);
     let same = score >= threshold;
     let probability = calibration.probability(score);
+    let explained = match &args.explain {
+        Some(out) => Some(super::explain::explain_pair(
+            engine,
+            [&a, &b],
+            [&args.a, &args.b],
+            Default::default(),
+            super::eval::threads(None),
+            out,
+        )?),
+        None => None,
+    };
     if args.json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "score": score,
             "probability": probability,
             "threshold": threshold,
@@ -50,6 +64,9 @@ pub fn run(engine: &Engine, args: &VerifyArgs) -> Result<bool> {
             "second_look": second_look,
             "model": engine.embedding_id,
         });
+        if let Some(e) = &explained {
+            out["explain"] = super::explain::to_json(e);
+        }
         println!("{out}");
     } else {
         println!(
@@ -59,6 +76,9 @@ pub fn run(engine: &Engine, args: &VerifyArgs) -> Result<bool> {
         println!("probability  {:.1}% same person", probability * 100.0);
         println!("threshold    {threshold:.4} (FAR {:.0e})", args.far);
         println!("decision     {}", if same { "SAME person" } else { "DIFFERENT people" });
+        if let (Some(e), Some(out)) = (&explained, &args.explain) {
+            println!("explained    {} ({:.1} s)", out.display(), e.millis / 1e3);
+        }
     }
     Ok(same)
 }

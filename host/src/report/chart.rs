@@ -173,7 +173,7 @@ pub struct Chart {
 }
 
 /// The embedded font, registered once for the whole process.
-fn register_font() -> Result<(), ReportError> {
+pub(crate) fn register_font() -> Result<(), ReportError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).is_ok()

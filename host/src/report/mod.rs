@@ -6,6 +6,7 @@
 //! what a report shows, from the scores `facegate eval pairs|identify` computed.
 
 pub mod chart;
+pub mod explain;
 pub mod gallery;
 pub mod identify;
 pub mod page;
