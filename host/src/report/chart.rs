@@ -274,6 +274,45 @@ impl Chart {
     }
 }
 
+/// Histogram outline: (left edge, count) per bin of `width` from `lo`, closed at the right.
+pub fn histogram(scores: &[f32], lo: f64, hi: f64, width: f64) -> Vec<(f64, f64)> {
+    let bins = ((hi - lo) / width).ceil().max(1.0) as usize;
+    let mut counts = vec![0usize; bins];
+    for &s in scores {
+        let k = ((f64::from(s) - lo) / width).floor();
+        if k >= 0.0 && (k as usize) < bins {
+            counts[k as usize] += 1;
+        }
+    }
+    let mut out: Vec<(f64, f64)> = counts.iter().enumerate().map(|(k, &c)| (lo + k as f64 * width, c as f64)).collect();
+    out.push((lo + bins as f64 * width, 0.0));
+    out
+}
+
+/// Two score distributions as histogram outlines (bins of 0.02, log count), with `marks`.
+pub fn score_histogram(title: String, y_label: &str, series: [(String, &[f32]); 2], marks: Vec<Mark>) -> Chart {
+    let lo = series.iter().flat_map(|s| s.1.iter().copied()).fold(0.0f32, f32::min);
+    let lo = (f64::from(lo) * 10.0).floor() / 10.0;
+    let hists: Vec<(String, Vec<(f64, f64)>)> =
+        series.into_iter().map(|(label, v)| (label, histogram(v, lo, 1.0, 0.02))).collect();
+    let top = hists.iter().flat_map(|h| h.1.iter().map(|p| p.1)).fold(1.0, f64::max);
+    Chart {
+        title,
+        x: Axis::linear("cosine score", lo, 1.0),
+        y: Axis::log(y_label, 0.5, 10f64.powf(top.log10().ceil()).max(10.0)),
+        series: hists
+            .into_iter()
+            // Empty bins sit on the bottom edge (0.5) of the log count axis.
+            .map(|(label, h)| Series {
+                label,
+                points: h.into_iter().map(|(x, c)| (x, c.max(0.5))).collect(),
+                steps: true,
+            })
+            .collect(),
+        marks,
+    }
+}
+
 /// Horizontal-then-vertical steps through `pts` (already in chart coordinates).
 fn staircase(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let mut out = Vec::with_capacity(pts.len() * 2);

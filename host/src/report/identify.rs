@@ -1,10 +1,10 @@
 //! The 1:N report (`facegate eval identify --report DIR`): the CMC curve, FNIR against FPIR,
 //! the score distributions with the door's threshold, and the misses and near-misses.
 
-use super::chart::{Axis, Chart, Mark, Series};
+use super::chart::{self, Axis, Chart, Mark, Series};
 use super::gallery::{self, Thumbs};
 use super::page::{Page, Tile};
-use super::{percent, rate_label, Context, ReportError};
+use super::{percent, rate_label, Context, ReportError, Written};
 use std::path::{Path, PathBuf};
 
 /// Ranks the CMC curve shows, at most.
@@ -86,12 +86,6 @@ pub fn fnir_fpir(probes: &[Probe]) -> Vec<(f64, f64)> {
     ts.sort_by(|a, b| b.total_cmp(a));
     ts.dedup();
     ts.into_iter().map(|t| rates_at(probes, t)).collect()
-}
-
-#[derive(Debug)]
-pub struct Written {
-    pub index: PathBuf,
-    pub files: Vec<String>,
 }
 
 pub fn write(dir: &Path, input: &Input, thumbs: &dyn Thumbs) -> Result<Written, ReportError> {
@@ -194,24 +188,18 @@ fn scores_chart(input: &Input) -> Chart {
         .filter(|p| !p.enrolled)
         .filter_map(|p| p.outcome.as_ref().ok().map(|o| o.best_score))
         .collect();
-    let lo = own.iter().chain(&strangers).copied().fold(0.0f32, f32::min);
-    let lo = (f64::from(lo) * 10.0).floor() / 10.0;
-    let (ho, hs) = (super::pairs::histogram(&own, lo, 1.0, 0.02), super::pairs::histogram(&strangers, lo, 1.0, 0.02));
-    let top = ho.iter().chain(&hs).map(|p| p.1).fold(1.0, f64::max);
-    let floor = |h: Vec<(f64, f64)>| h.into_iter().map(|(x, c)| (x, c.max(0.5))).collect();
-    Chart {
-        title: input.context.title("Scores"),
-        x: Axis::linear("cosine score", lo, 1.0),
-        y: Axis::log("probes per 0.02 of score", 0.5, 10f64.powf(top.log10().ceil()).max(10.0)),
-        series: vec![
-            Series { label: format!("enrolled, own template ({})", own.len()), points: floor(ho), steps: true },
-            Series { label: format!("strangers, best match ({})", strangers.len()), points: floor(hs), steps: true },
+    chart::score_histogram(
+        input.context.title("Scores"),
+        "probes per 0.02 of score",
+        [
+            (format!("enrolled, own template ({})", own.len()), &own),
+            (format!("strangers, best match ({})", strangers.len()), &strangers),
         ],
-        marks: vec![Mark::Vertical {
+        vec![Mark::Vertical {
             x: f64::from(input.threshold),
             label: format!("kiosk threshold (FPIR {}): {:.3}", rate_label(input.fpir_target), input.threshold),
         }],
-    }
+    )
 }
 
 /// Each probe's crop beside the enrolment crop it matched best (or should have matched).

@@ -29,6 +29,13 @@ impl ReportError {
     }
 }
 
+/// A report written: its page and every file the page refers to (relative to it).
+#[derive(Debug)]
+pub struct Written {
+    pub index: std::path::PathBuf,
+    pub files: Vec<String>,
+}
+
 /// What a report's title names: the data, the model, the day.
 #[derive(Debug, Clone)]
 pub struct Context {

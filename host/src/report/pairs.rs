@@ -2,10 +2,10 @@
 //! with the door's thresholds, the figures with their 10-fold spread, FNMR at fixed FMR, and the
 //! failures themselves.
 
-use super::chart::{Axis, Chart, Mark, Series};
+use super::chart::{self, Axis, Chart, Mark, Series};
 use super::gallery::{self, Thumbs};
 use super::page::{Page, Tile};
-use super::{percent, rate_label, Context, ReportError, FAR_TARGETS};
+use super::{percent, rate_label, Context, ReportError, Written, FAR_TARGETS};
 use facegate_engine::calibration::Calibration;
 use facegate_engine::metrics;
 use std::path::{Path, PathBuf};
@@ -67,28 +67,6 @@ fn spread(v: &[f64]) -> [f64; 4] {
 /// DET points (FMR, FNMR) at every distinct score.
 pub fn det_points(genuine: &[f32], impostor: &[f32]) -> Vec<(f64, f64)> {
     metrics::roc(genuine, impostor).into_iter().map(|(_, far, tar)| (far, 1.0 - tar)).collect()
-}
-
-/// Histogram outline: (left edge, count) per bin of `width` from `lo`, closed at the right.
-pub fn histogram(scores: &[f32], lo: f64, hi: f64, width: f64) -> Vec<(f64, f64)> {
-    let bins = ((hi - lo) / width).ceil().max(1.0) as usize;
-    let mut counts = vec![0usize; bins];
-    for &s in scores {
-        let k = ((f64::from(s) - lo) / width).floor();
-        if k >= 0.0 && (k as usize) < bins {
-            counts[k as usize] += 1;
-        }
-    }
-    let mut out: Vec<(f64, f64)> = counts.iter().enumerate().map(|(k, &c)| (lo + k as f64 * width, c as f64)).collect();
-    out.push((lo + bins as f64 * width, 0.0));
-    out
-}
-
-/// What was written.
-#[derive(Debug)]
-pub struct Written {
-    pub index: PathBuf,
-    pub files: Vec<String>,
 }
 
 /// Writes `dir/index.html` and its pictures.
@@ -307,25 +285,16 @@ fn histogram_chart(ctx: &Context, genuine: &[f32], impostor: &[f32], marks: &[(f
     // Pairs that scored -1 (no face) are left out: they are counted in the table.
     let shown = |v: &[f32]| -> Vec<f32> { v.iter().copied().filter(|s| *s > -1.0).collect() };
     let (g, i) = (shown(genuine), shown(impostor));
-    let lo = g.iter().chain(&i).copied().fold(0.0f32, f32::min);
-    let lo = (f64::from(lo) * 10.0).floor() / 10.0;
-    let (hg, hi) = (histogram(&g, lo, 1.0, 0.02), histogram(&i, lo, 1.0, 0.02));
-    let top = hg.iter().chain(&hi).map(|p| p.1).fold(1.0, f64::max);
-    // Empty bins sit on the bottom edge (0.5) of the log count axis.
-    let floor = |h: Vec<(f64, f64)>| h.into_iter().map(|(x, c)| (x, c.max(0.5))).collect();
-    Chart {
-        title: ctx.title("Scores"),
-        x: Axis::linear("cosine score", lo, 1.0),
-        y: Axis::log("pairs per 0.02 of score", 0.5, 10f64.powf(top.log10().ceil()).max(10.0)),
-        series: vec![
-            Series { label: format!("genuine ({})", g.len()), points: floor(hg), steps: true },
-            Series { label: format!("impostor ({})", i.len()), points: floor(hi), steps: true },
-        ],
-        marks: marks
-            .iter()
-            .map(|&(far, t)| Mark::Vertical { x: f64::from(t), label: format!("FAR {}: {t:.3}", rate_label(far)) })
-            .collect(),
-    }
+    let marks = marks
+        .iter()
+        .map(|&(far, t)| Mark::Vertical { x: f64::from(t), label: format!("FAR {}: {t:.3}", rate_label(far)) })
+        .collect();
+    chart::score_histogram(
+        ctx.title("Scores"),
+        "pairs per 0.02 of score",
+        [(format!("genuine ({})", g.len()), &g), (format!("impostor ({})", i.len()), &i)],
+        marks,
+    )
 }
 
 fn file_name(p: &Path) -> String {
@@ -453,7 +422,7 @@ pub(crate) mod tests {
 
     #[test]
     fn histograms_count_every_score_in_range() {
-        let h = histogram(&[0.0, 0.01, 0.5, 0.99, 1.5], 0.0, 1.0, 0.1);
+        let h = chart::histogram(&[0.0, 0.01, 0.5, 0.99, 1.5], 0.0, 1.0, 0.1);
         assert_eq!(h.len(), 11);
         assert_eq!(h.iter().map(|p| p.1).sum::<f64>(), 4.0, "1.5 is out of range");
         assert_eq!(h[0].1, 2.0);
