@@ -117,6 +117,10 @@ enum EvalCommand {
         after_help = "Example:\n  facegate eval split --root ../shared/faces/lfw --gallery g.tsv --probes p.tsv\n  facegate eval identify --root ../shared/faces/lfw --gallery g.tsv --probes p.tsv --json"
     )]
     Identify(commands::eval::identify::EvalIdentifyArgs),
+    /// Template updates replayed: each person enrolled from their first photo, the rest shown
+    /// in order with and without the proposals accepted; strangers tried against the result.
+    #[command(after_help = "Example:\n  facegate eval updates --root ../shared/faces/lfw --min-photos 10 --json")]
+    Updates(commands::eval::updates::EvalUpdatesArgs),
     /// Write a 1:N protocol (gallery and probe lists, with strangers) from a <person>/<photo> folder.
     Split {
         #[command(flatten)]
@@ -242,6 +246,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Eval(EvalCommand::Pairs(args)) => {
             let report = commands::eval::pairs::run(&load_engine(cli)?, args)?;
             commands::eval::pairs::print(&report, args.json)?;
+        }
+        Command::Eval(EvalCommand::Updates(args)) => {
+            let report = commands::eval::updates::run(&load_engine(cli)?, args)?;
+            commands::eval::updates::print(&report, args.json)?;
         }
         Command::Eval(EvalCommand::Calibrate(args)) => {
             let report = commands::eval::calibrate::run(&load_engine(cli)?, args)?;

@@ -47,6 +47,12 @@ pub enum AuditKind {
     /// A recognised person the rules do not allow now; the detail says why (appended for access
     /// rules).
     NotAllowed,
+    /// A granted probe was kept as a proposed template for review; the detail names the person
+    /// and the score (appended for template updates).
+    TemplateProposed,
+    /// A host pulled proposals for review and the device forgot them (appended for template
+    /// updates).
+    ProposalsDropped,
 }
 
 /// One audit-log entry.

@@ -212,13 +212,14 @@ fn unsupported(kind: Option<u32>) -> &'static str {
         Some(14) => "Unlock: login or service > 32 bytes",
         Some(15) => "SetCards: > 128 cards or a card > 16 bytes",
         Some(16) => "SetAccess: > 64 entries or > 8 windows",
+        Some(18) => "DropProposals: > 32 ids",
         Some(k) if k < REQUEST_KINDS => "a value this device does not know",
         _ => "a kind of message this device does not know",
     }
 }
 
 /// How many kinds of [`Request`](crate::Request) this build knows (variant indices 0..this).
-const REQUEST_KINDS: u32 = 17;
+const REQUEST_KINDS: u32 = 19;
 
 /// Incremental stream decoder with a fixed [`MAX_ENCODED`]-byte buffer.
 ///

@@ -99,6 +99,7 @@ pub mod config;
 pub mod error;
 pub mod frame;
 pub mod message;
+pub mod proposal;
 pub mod template;
 pub mod unlock;
 
@@ -115,6 +116,7 @@ pub use message::{
     Capabilities, Decision, DeviceInfo, Event, HelloRequest, MatchEvent, MatchedIdentity, PeerId, Request, Response,
     TemplatePage, MAX_SYNC_CHUNK, PEER_ID_LEN, TEMPLATE_PAGE_MAX,
 };
+pub use proposal::{Proposal, ProposalId, ProposalPage, DROP_PER_MESSAGE, PROPOSALS_PER_PAGE};
 pub use template::{
     cosine, DisplayName, Embedding, ModelId, PersonId, SyncDigest, Template, TemplateId, TemplateSummary,
     DISPLAY_NAME_LEN, EMBEDDING_DIM, MODEL_ID_LEN,

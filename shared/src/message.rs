@@ -11,6 +11,7 @@ use crate::auth::{Key, SessionNonce};
 use crate::card::{CardEntry, CARDS_PER_MESSAGE};
 use crate::config::{ConfigKey, Setting};
 use crate::error::ErrorResponse;
+use crate::proposal::{ProposalId, ProposalPage, DROP_PER_MESSAGE};
 use crate::template::{ModelId, PersonId, Template, TemplateId, TemplateSummary};
 use crate::unlock::{LoginEntry, UnlockReply, UnlockRequest, MAX_LOGINS};
 
@@ -41,6 +42,8 @@ impl Capabilities {
     pub const FAR_TARGET: Capabilities = Capabilities(1 << 3);
     /// Device has a camera attached and emits match events.
     pub const CAMERA: Capabilities = Capabilities(1 << 4);
+    /// Keeps proposed templates for review (`ListProposals`, `DropProposals`).
+    pub const PROPOSALS: Capabilities = Capabilities(1 << 5);
 
     pub const fn contains(self, other: Capabilities) -> bool {
         self.0 & other.0 == other.0
@@ -141,6 +144,12 @@ pub enum Request {
     /// Replace the device's access rules (per person: validity dates and time windows at this
     /// door), in pieces like [`Request::SetCards`] → [`Response::AccessStored`].
     SetAccess { first: bool, last: bool, entries: heapless::Vec<AccessEntry, ACCESS_PER_MESSAGE> },
+    /// Proposed templates with `id >= cursor`, ascending, at most `limit` (the device may
+    /// return fewer) → [`Response::Proposals`].
+    ListProposals { cursor: ProposalId, limit: u16 },
+    /// Forget these proposals (the host has filed them for review; unknown ids are ignored)
+    /// → [`Response::ProposalsDropped`].
+    DropProposals { ids: heapless::Vec<ProposalId, DROP_PER_MESSAGE> },
 }
 
 impl Request {
@@ -158,14 +167,16 @@ impl Request {
             | Request::SetConfig(_)
             | Request::SetLogins { .. }
             | Request::SetCards { .. }
-            | Request::SetAccess { .. } => true,
+            | Request::SetAccess { .. }
+            | Request::DropProposals { .. } => true,
             Request::Hello(_)
             | Request::Ping { .. }
             | Request::Pair { .. }
             | Request::ListTemplates { .. }
             | Request::GetConfig { .. }
             | Request::FetchAudit { .. }
-            | Request::Unlock(_) => false,
+            | Request::Unlock(_)
+            | Request::ListProposals { .. } => false,
         }
     }
 }
@@ -234,6 +245,11 @@ pub enum Response {
         count: u32,
         /// The staged rules replaced the stored ones.
         stored: bool,
+    },
+    Proposals(ProposalPage),
+    ProposalsDropped {
+        /// Proposals the device still holds.
+        remaining: u32,
     },
 }
 

@@ -227,6 +227,34 @@ fn vectors() -> Vec<(&'static str, Frame)> {
             ),
         ),
         ("access_stored", Frame::response(23, Response::AccessStored { count: 1, stored: true })),
+        ("list_proposals", Frame::request(24, Request::ListProposals { cursor: 0, limit: 4 })),
+        (
+            "proposals",
+            Frame::response(
+                24,
+                Response::Proposals(ProposalPage {
+                    items: [Proposal {
+                        id: 7,
+                        person_id: t1.person_id,
+                        matched: t1.id,
+                        model_id: t1.model_id.clone(),
+                        embedding: t1.embedding.clone(),
+                        unix_time: 1_790_000_000,
+                        score: 0.625,
+                        threshold: 0.5,
+                        face_px: 180,
+                        sharpness: 95.5,
+                        yaw_deg: -12.25,
+                    }]
+                    .into_iter()
+                    .collect(),
+                    next: None,
+                    total: 1,
+                }),
+            ),
+        ),
+        ("drop_proposals", signed(25, 11, Request::DropProposals { ids: [7].into_iter().collect() })),
+        ("proposals_dropped", Frame::response(25, Response::ProposalsDropped { remaining: 0 })),
     ]
 }
 

@@ -28,6 +28,7 @@ pub mod quality;
 pub mod resample;
 pub mod search;
 pub mod source;
+pub mod updates;
 
 pub use calibration::Calibration;
 pub use detect::{DetectConfig, FaceBox};

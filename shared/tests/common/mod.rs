@@ -94,6 +94,8 @@ pub fn audit_record() -> impl Strategy<Value = AuditRecord> {
         AuditKind::Panel,
         AuditKind::AccessChanged,
         AuditKind::NotAllowed,
+        AuditKind::TemplateProposed,
+        AuditKind::ProposalsDropped,
     ];
     (
         any::<u64>(),
@@ -206,7 +208,33 @@ pub fn request() -> impl Strategy<Value = Request> {
             last,
             entries
         }),
+        (any::<u32>(), any::<u16>()).prop_map(|(cursor, limit)| Request::ListProposals { cursor, limit }),
+        hvec(any::<u32>()).prop_map(|ids| Request::DropProposals { ids }),
     ]
+}
+
+pub fn proposal() -> impl Strategy<Value = Proposal> {
+    (
+        (any::<u32>(), any::<u32>(), any::<u32>(), bstring(), embedding()),
+        (any::<u64>(), float(), float(), any::<u16>(), float(), float()),
+    )
+        .prop_map(
+            |((id, person_id, matched, model_id, embedding), (unix_time, score, threshold, face_px, sharpness, yaw_deg))| {
+                Proposal {
+                    id,
+                    person_id,
+                    matched,
+                    model_id,
+                    embedding,
+                    unix_time,
+                    score,
+                    threshold,
+                    face_px,
+                    sharpness,
+                    yaw_deg,
+                }
+            },
+        )
 }
 
 pub fn access_entry() -> impl Strategy<Value = AccessEntry> {
@@ -256,6 +284,9 @@ pub fn response() -> impl Strategy<Value = Response> {
         unlock_reply().prop_map(Response::Unlock),
         (any::<u32>(), any::<bool>()).prop_map(|(count, stored)| Response::CardsStored { count, stored }),
         (any::<u32>(), any::<bool>()).prop_map(|(count, stored)| Response::AccessStored { count, stored }),
+        (hvec(proposal()), any::<Option<u32>>(), any::<u32>())
+            .prop_map(|(items, next, total)| Response::Proposals(ProposalPage { items, next, total })),
+        any::<u32>().prop_map(|remaining| Response::ProposalsDropped { remaining }),
     ]
 }
 
@@ -294,7 +325,7 @@ pub fn small_frame() -> impl Strategy<Value = Frame> {
 // Exhaustive matches: adding a variant breaks compilation here until the
 // strategies above (and the golden vectors) are extended.
 
-pub const REQUEST_VARIANTS: usize = 17;
+pub const REQUEST_VARIANTS: usize = 19;
 pub fn request_index(r: &Request) -> usize {
     match r {
         Request::Hello(_) => 0,
@@ -314,10 +345,12 @@ pub fn request_index(r: &Request) -> usize {
         Request::Unlock(_) => 14,
         Request::SetCards { .. } => 15,
         Request::SetAccess { .. } => 16,
+        Request::ListProposals { .. } => 17,
+        Request::DropProposals { .. } => 18,
     }
 }
 
-pub const RESPONSE_VARIANTS: usize = 17;
+pub const RESPONSE_VARIANTS: usize = 19;
 pub fn response_index(r: &Response) -> usize {
     match r {
         Response::Hello(_) => 0,
@@ -337,6 +370,8 @@ pub fn response_index(r: &Response) -> usize {
         Response::Unlock(_) => 14,
         Response::CardsStored { .. } => 15,
         Response::AccessStored { .. } => 16,
+        Response::Proposals(_) => 17,
+        Response::ProposalsDropped { .. } => 18,
     }
 }
 

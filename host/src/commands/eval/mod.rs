@@ -4,7 +4,8 @@
 //! [`identify`]: 1:N at a door with strangers ([`split`] writes such a protocol from a folder);
 //! [`calibrate`]: the score calibration the device turns a FAR target into a threshold with;
 //! [`liveness`]: presentation-attack detection (APCER, BPCER); [`embed`]: the raw points and
-//! embeddings, to compare two builds.
+//! embeddings, to compare two builds; [`updates`]: template updates replayed on people with
+//! many photos.
 
 pub mod calibrate;
 pub mod embed;
@@ -13,6 +14,7 @@ pub mod identify;
 pub mod liveness;
 pub mod pairs;
 pub mod split;
+pub mod updates;
 
 use std::path::{Path, PathBuf};
 
