@@ -91,6 +91,8 @@ pub struct DeviceConfig {
     pub door: Option<crate::door::DoorConfig>,
     /// The IANA time zone the access rules' windows and dates are in (default: the system's).
     pub timezone: Option<String>,
+    /// When a granted face is kept as a proposed template for review (`[updates]`).
+    pub updates: Option<facegate_engine::updates::UpdatePolicy>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -272,6 +272,8 @@ fn run(args: RunArgs) -> Result<()> {
     let store = TemplateStore::open(&store_dir, &engine.embedding_id)
         .with_context(|| format!("template store {}", store_dir.display()))?;
     let audit = AuditLog::open(&store_dir.join("audit.log")).context("audit log")?;
+    let updates = config.updates.unwrap_or_default();
+    updates.validate().map_err(|e| anyhow::anyhow!("config [updates]: {e}"))?;
     let identity = Identity {
         device_id: config.name.clone().unwrap_or_else(|| "facegate".into()),
         model_id: engine.embedding_id.clone(),
@@ -279,6 +281,7 @@ fn run(args: RunArgs) -> Result<()> {
             | Capabilities::SYNC
             | Capabilities::FAR_TARGET
             | Capabilities::LIVENESS
+            | if updates.enabled { Capabilities::PROPOSALS } else { Capabilities::NONE }
             | if config.camera.is_some() && args.frames.is_none() { Capabilities::CAMERA } else { Capabilities::NONE },
         identify: matches!(mode, Mode::Identify) && !unlock_only,
     };
@@ -343,6 +346,7 @@ fn run(args: RunArgs) -> Result<()> {
     options.mode = mode;
     options.title = core.identity.device_id.clone();
     options.liveness_threshold = config.liveness_threshold;
+    options.updates = updates;
     options.clock = kiosk::rules::DoorClock::new(config.timezone.as_deref(), args.clock_start.as_deref())?;
     tracing::info!(zone = options.clock.zone_name(), "access rules in this time zone");
     options.action = config

@@ -32,7 +32,8 @@ use std::path::{Path, PathBuf};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use facegate_proto::{
-    AccessEntry, CardEntry, ErrorCode, Key, LoginEntry, PersonId, Setting, Template, TemplateId, KEY_LEN,
+    AccessEntry, CardEntry, ErrorCode, Key, LoginEntry, PersonId, Proposal, ProposalId, Setting, Template, TemplateId,
+    KEY_LEN,
 };
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -41,8 +42,9 @@ use serde::{Deserialize, Serialize};
 /// First bytes of `store.fgs`.
 pub const MAGIC: [u8; 8] = *b"FGSTORE1";
 /// Version of the file layout and of the postcard encoding of [`DeviceState`]. Versions 1
-/// (without logins), 2 (without cards) and 3 (without access rules) are still read.
-pub const FORMAT_VERSION: u16 = 4;
+/// (without logins), 2 (without cards), 3 (without access rules) and 4 (without proposed
+/// templates) are still read.
+pub const FORMAT_VERSION: u16 = 5;
 
 const STORE_FILE: &str = "store.fgs";
 const STORE_TMP: &str = "store.fgs.tmp";
@@ -79,6 +81,45 @@ pub struct DeviceState {
     pub panel_key: Option<[u8; 16]>,
     /// Validity dates and time windows of the people who have any, by person id (version 4).
     pub access: Vec<AccessEntry>,
+    /// Granted probes kept as proposed templates until a host pulls them (version 5); never
+    /// matched against.
+    pub proposals: Vec<Proposal>,
+    /// The id the next proposal gets (version 5).
+    pub next_proposal: ProposalId,
+}
+
+/// [`DeviceState`] as format version 4 wrote it.
+#[derive(Deserialize)]
+struct DeviceStateV4 {
+    generation: u64,
+    model_id: String,
+    templates: Vec<Template>,
+    pairing_key: Option<Key>,
+    settings: Vec<Setting>,
+    logins: Vec<LoginEntry>,
+    cards: Vec<CardEntry>,
+    panel_key: Option<[u8; 16]>,
+    access: Vec<AccessEntry>,
+}
+
+impl From<DeviceStateV4> for DeviceState {
+    fn from(v: DeviceStateV4) -> DeviceState {
+        let DeviceStateV4 { generation, model_id, templates, pairing_key, settings, logins, cards, panel_key, access } =
+            v;
+        DeviceState {
+            generation,
+            model_id,
+            templates,
+            pairing_key,
+            settings,
+            logins,
+            cards,
+            panel_key,
+            access,
+            proposals: Vec::new(),
+            next_proposal: 1,
+        }
+    }
 }
 
 /// [`DeviceState`] as format version 1 wrote it.
@@ -142,7 +183,7 @@ struct DeviceStateV3 {
 impl From<DeviceStateV3> for DeviceState {
     fn from(v: DeviceStateV3) -> DeviceState {
         let DeviceStateV3 { generation, model_id, templates, pairing_key, settings, logins, cards, panel_key } = v;
-        DeviceState {
+        DeviceStateV4 {
             generation,
             model_id,
             templates,
@@ -153,6 +194,7 @@ impl From<DeviceStateV3> for DeviceState {
             panel_key,
             access: Vec::new(),
         }
+        .into()
     }
 }
 
@@ -169,6 +211,7 @@ impl fmt::Debug for DeviceState {
             .field("cards", &self.cards.len())
             .field("panel_key", &self.panel_key.is_some())
             .field("access", &self.access.len())
+            .field("proposals", &self.proposals.len())
             .finish()
     }
 }
@@ -345,6 +388,8 @@ impl TemplateStore {
             cards: Vec::new(),
             panel_key: None,
             access: Vec::new(),
+            proposals: Vec::new(),
+            next_proposal: 1,
         };
         write_atomic(dir, &seal(&cipher, &state)?)?;
         fs::rename(&key_tmp, &key_path).map_err(io_err("rename", &key_tmp))?;
@@ -442,6 +487,7 @@ impl TemplateStore {
             return Err(StoreError::StoreFull { capacity: self.capacity() });
         }
         let mut ids = HashSet::with_capacity(templates.len());
+        let ids_of: HashSet<PersonId> = templates.iter().map(|t| t.person_id).collect();
         for t in &templates {
             self.admit(t)?;
             if !ids.insert(t.id) {
@@ -458,6 +504,9 @@ impl TemplateStore {
             cards: self.state.cards.clone(),
             panel_key: self.state.panel_key,
             access: self.state.access.clone(),
+            // A proposal for someone no longer enrolled has no one to be reviewed for.
+            proposals: self.state.proposals.iter().filter(|p| ids_of.contains(&p.person_id)).cloned().collect(),
+            next_proposal: self.state.next_proposal,
         };
         self.commit(next)?;
         Ok(self.state.generation)
@@ -520,6 +569,41 @@ impl TemplateStore {
         let mut next = self.state.clone();
         next.access = access;
         self.commit(next).map(|()| true)
+    }
+
+    /// Proposed templates, oldest first.
+    pub fn proposals(&self) -> &[Proposal] {
+        &self.state.proposals
+    }
+
+    /// Keeps `p` as a proposal (its id assigned here), dropping the person's oldest beyond
+    /// `max_per_person`. Returns the id.
+    pub fn propose(&mut self, mut p: Proposal, max_per_person: usize) -> Result<ProposalId, StoreError> {
+        let mut next = self.state.clone();
+        p.id = next.next_proposal;
+        next.next_proposal = next.next_proposal.saturating_add(1);
+        let person = p.person_id;
+        next.proposals.push(p);
+        let theirs = next.proposals.iter().filter(|x| x.person_id == person).count();
+        for _ in max_per_person.max(1)..theirs {
+            if let Some(i) = next.proposals.iter().position(|x| x.person_id == person) {
+                next.proposals.remove(i);
+            }
+        }
+        let id = next.next_proposal - 1;
+        self.commit(next)?;
+        Ok(id)
+    }
+
+    /// Forgets the proposals with these ids (unknown ids are ignored). Returns how many remain.
+    pub fn drop_proposals(&mut self, ids: &[ProposalId]) -> Result<usize, StoreError> {
+        if !self.state.proposals.iter().any(|p| ids.contains(&p.id)) {
+            return Ok(self.state.proposals.len());
+        }
+        let mut next = self.state.clone();
+        next.proposals.retain(|p| !ids.contains(&p.id));
+        self.commit(next)?;
+        Ok(self.state.proposals.len())
     }
 
     pub fn panel_key(&self) -> Option<[u8; 16]> {
@@ -636,6 +720,7 @@ fn open_sealed(cipher: &ChaCha20Poly1305, path: &Path, bytes: &[u8]) -> Result<D
         1 => postcard::take_from_bytes::<DeviceStateV1>(&plain).map(|(s, rest)| (DeviceState::from(s), rest)),
         2 => postcard::take_from_bytes::<DeviceStateV2>(&plain).map(|(s, rest)| (DeviceState::from(s), rest)),
         3 => postcard::take_from_bytes::<DeviceStateV3>(&plain).map(|(s, rest)| (DeviceState::from(s), rest)),
+        4 => postcard::take_from_bytes::<DeviceStateV4>(&plain).map(|(s, rest)| (DeviceState::from(s), rest)),
         _ => postcard::take_from_bytes::<DeviceState>(&plain),
     };
     match decoded {

@@ -153,8 +153,9 @@ pub enum Request {
 }
 
 impl Request {
-    /// `true` for requests that modify device state and therefore must carry
-    /// a valid MAC once the device is paired. `Pair` is excluded: it is the
+    /// `true` for requests that modify device state, or read biometric data
+    /// (`ListProposals` carries embeddings), and therefore must carry a valid
+    /// MAC once the device is paired. `Pair` is excluded: it is the
     /// provisioning step that installs the key.
     pub const fn changes_state(&self) -> bool {
         match self {
@@ -168,6 +169,7 @@ impl Request {
             | Request::SetLogins { .. }
             | Request::SetCards { .. }
             | Request::SetAccess { .. }
+            | Request::ListProposals { .. }
             | Request::DropProposals { .. } => true,
             Request::Hello(_)
             | Request::Ping { .. }
@@ -175,8 +177,7 @@ impl Request {
             | Request::ListTemplates { .. }
             | Request::GetConfig { .. }
             | Request::FetchAudit { .. }
-            | Request::Unlock(_)
-            | Request::ListProposals { .. } => false,
+            | Request::Unlock(_) => false,
         }
     }
 }

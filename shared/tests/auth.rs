@@ -165,7 +165,7 @@ fn changes_state_table() {
         (Unlock(UnlockRequest { login: bounded_str("alice"), timeout_ms: 4000, service: bounded_str("sudo") }), false),
         (SetCards { first: true, last: true, cards: Default::default() }, true),
         (SetAccess { first: true, last: true, entries: Default::default() }, true),
-        (ListProposals { cursor: 0, limit: 4 }, false),
+        (ListProposals { cursor: 0, limit: 4 }, true),
         (DropProposals { ids: Default::default() }, true),
     ];
     assert_eq!(cases.len(), REQUEST_VARIANTS);

@@ -227,7 +227,7 @@ fn vectors() -> Vec<(&'static str, Frame)> {
             ),
         ),
         ("access_stored", Frame::response(23, Response::AccessStored { count: 1, stored: true })),
-        ("list_proposals", Frame::request(24, Request::ListProposals { cursor: 0, limit: 4 })),
+        ("list_proposals", signed(24, 11, Request::ListProposals { cursor: 0, limit: 4 })),
         (
             "proposals",
             Frame::response(
@@ -253,7 +253,7 @@ fn vectors() -> Vec<(&'static str, Frame)> {
                 }),
             ),
         ),
-        ("drop_proposals", signed(25, 11, Request::DropProposals { ids: [7].into_iter().collect() })),
+        ("drop_proposals", signed(25, 12, Request::DropProposals { ids: [7].into_iter().collect() })),
         ("proposals_dropped", Frame::response(25, Response::ProposalsDropped { remaining: 0 })),
     ]
 }

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod decide;
+mod propose;
 pub mod rules;
 pub mod summary;
 pub mod track;
@@ -19,6 +20,7 @@ use action::{Action, ActionContext};
 use decide::{Consensus, Lockout, LockoutChange, Verdict, Vote};
 use facegate_engine::liveness::{self, Liveness};
 use facegate_engine::source::{CapturedFrame, FrameSource, SourceError};
+use facegate_engine::updates::UpdatePolicy;
 use facegate_engine::{detect, Engine, QualityGate, QualityIssue};
 use facegate_proto::{AuditKind, Decision, MatchEvent, MatchedIdentity, PersonId, UnlockReply};
 use std::sync::mpsc;
@@ -51,6 +53,8 @@ pub struct KioskOptions {
     pub title: String,
     /// The door's local time, for the access rules.
     pub clock: rules::DoorClock,
+    /// When a grant is kept as a proposed template.
+    pub updates: UpdatePolicy,
 }
 
 /// What the loop did, for logs and benchmarks.
@@ -547,6 +551,7 @@ impl<'e> Kiosk<'e> {
         self.stats.embedded += 1;
         let threshold = self.threshold(&settings)?;
         let mut vote = self.vote(&embedding, threshold);
+        let first_vote = vote;
         if self.engine.needs_second_look(vote.score()) {
             let steadier = self.engine.embed_with_mirror(&observation, &embedding)?;
             self.stats.second_looks += 1;
@@ -573,6 +578,22 @@ impl<'e> Kiosk<'e> {
             _ => None,
         };
         let decision = if refusal.is_some() { Decision::NotAllowedNow } else { decision };
+        // A clear grant may keep this face as a proposed template (on one pass's score: a probe
+        // that needed a second look is no clear grant).
+        if let (Decision::Granted, Vote::Match { person_id, template_id, score }) = (decision, first_vote) {
+            if verdict.matched.is_some_and(|(p, _)| p == person_id) {
+                let granted = propose::Granted {
+                    observation: &observation,
+                    embedding: &embedding,
+                    person: person_id,
+                    matched: template_id,
+                    score,
+                    threshold,
+                };
+                let now = self.options.clock.unix_seconds();
+                propose::consider(self.engine, &self.core, &self.options.updates, &granted, now);
+            }
+        }
         self.report(frame, decision, verdict, liveness, track_latency, refusal);
         Ok(())
     }
@@ -769,5 +790,6 @@ pub fn default_options() -> KioskOptions {
         max_missed: 2,
         title: "Facegate".into(),
         clock: rules::DoorClock::new(None, None).unwrap_or_else(|_| unreachable!("no zone or start to parse")),
+        updates: UpdatePolicy::default(),
     }
 }

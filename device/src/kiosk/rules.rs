@@ -64,6 +64,11 @@ impl DoorClock {
     }
 
     /// The zone's name, for logs.
+    /// Seconds since the Unix epoch on this clock (shifted like [`DoorClock::now`]).
+    pub fn unix_seconds(&self) -> u64 {
+        u64::try_from(now_ms().saturating_add(self.shift_ms) / 1000).unwrap_or(0)
+    }
+
     pub fn zone_name(&self) -> &str {
         self.zone.iana_name().unwrap_or("local")
     }

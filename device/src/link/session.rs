@@ -9,8 +9,8 @@
 use crate::state::Core;
 use facegate_proto::{
     bounded_str, AccessEntry, AuditKind, AuditPage, Body, CardEntry, DeviceInfo, ErrorCode, Frame, FrameError,
-    MatchEvent, Request, Response, SessionNonce, Setting, SyncDigest, Template, TemplatePage, Verifier, AUDIT_PAGE_MAX,
-    MAX_SYNC_CHUNK, NO_ID, PROTOCOL_VERSION, TEMPLATE_PAGE_MAX,
+    MatchEvent, Proposal, ProposalPage, Request, Response, SessionNonce, Setting, SyncDigest, Template, TemplatePage,
+    Verifier, AUDIT_PAGE_MAX, MAX_SYNC_CHUNK, NO_ID, PROPOSALS_PER_PAGE, PROTOCOL_VERSION, TEMPLATE_PAGE_MAX,
 };
 use rand::RngCore;
 use std::sync::mpsc::Receiver;
@@ -423,6 +423,30 @@ impl Session {
             }
             Request::SetCards { first, last, cards } => self.set_cards(id, *first, *last, cards),
             Request::SetAccess { first, last, entries } => self.set_access(id, *first, *last, entries),
+            Request::ListProposals { cursor, limit } => {
+                let inner = core.lock();
+                let all = inner.store.proposals();
+                let from: Vec<&Proposal> = all.iter().filter(|p| p.id >= *cursor).collect();
+                let limit = usize::from(*limit).clamp(1, PROPOSALS_PER_PAGE);
+                let items = from.iter().take(limit).map(|p| (*p).clone()).collect();
+                let next = from.get(limit).map(|p| p.id);
+                let total = u32::try_from(all.len()).unwrap_or(u32::MAX);
+                Frame::response(id, Response::Proposals(ProposalPage { items, next, total }))
+            }
+            Request::DropProposals { ids } => {
+                let mut inner = core.lock();
+                let before = inner.store.proposals().len();
+                match inner.store.drop_proposals(ids) {
+                    Ok(remaining) => {
+                        if remaining < before {
+                            let detail = format!("{} proposal(s) pulled for review", before - remaining);
+                            core.audit_locked(&mut inner, AuditKind::ProposalsDropped, None, None, &detail);
+                        }
+                        Frame::response(id, Response::ProposalsDropped { remaining: remaining as u32 })
+                    }
+                    Err(e) => err(id, e.code(), &e.to_string()),
+                }
+            }
             // A face check for a login is for local clients only, whose uid the socket checks.
             Request::Unlock(_) => {
                 err(id, ErrorCode::Unsupported, "unlock requests are served on the local unlock socket")

@@ -62,6 +62,8 @@ pub enum RegistryError {
     DuplicateName { name: String },
     #[error("no person named {0:?}")]
     PersonNotFound(String),
+    #[error("no pending proposal {0} (see `facegate templates review`)")]
+    ProposalNotPending(i64),
     #[error("no person with id {0}")]
     PersonIdNotFound(PersonId),
     #[error("invalid model id {model_id:?}: {problem}")]

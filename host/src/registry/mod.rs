@@ -49,6 +49,7 @@ mod sealing;
 mod templates;
 #[cfg(test)]
 mod tests;
+mod updates;
 
 pub use access::{canonical_schedule, DoorAccess, DoorRule, Group, Validity};
 pub use devices::{DeviceRecord, SyncRecord, OUTCOME_COMMITTED};
@@ -60,6 +61,7 @@ pub use pg::{shown_location, LOCK_TIMEOUT};
 pub use schema::{MIGRATIONS, MIGRATIONS_PG, SCHEMA_VERSION};
 pub use sealing::{RegistryKey, KEY_ENV, KEY_FILE_ENV};
 pub use templates::{StoredTemplate, UNIT_NORM_TOLERANCE};
+pub use updates::{FiledProposal, TemplateLine, ORIGIN_ENROLMENT, ORIGIN_UPDATE};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

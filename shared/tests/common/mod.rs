@@ -219,7 +219,10 @@ pub fn proposal() -> impl Strategy<Value = Proposal> {
         (any::<u64>(), float(), float(), any::<u16>(), float(), float()),
     )
         .prop_map(
-            |((id, person_id, matched, model_id, embedding), (unix_time, score, threshold, face_px, sharpness, yaw_deg))| {
+            |(
+                (id, person_id, matched, model_id, embedding),
+                (unix_time, score, threshold, face_px, sharpness, yaw_deg),
+            )| {
                 Proposal {
                     id,
                     person_id,

@@ -88,16 +88,24 @@ pub fn run(engine: &Engine, args: &EvalUpdatesArgs) -> Result<UpdatesReport> {
         bail!("need at least two people with {} photos under {}", args.min_photos, args.root.display());
     }
     let paths: Vec<PathBuf> = people.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
-    let seen = batch::run_files(engine, std::path::Path::new(""), &paths, super::threads(args.threads), None, "embedding", |img| {
-        let face = engine.process(img, FacePolicy::Subject, &QualityGate::NONE)?;
-        let q = &face.observation.quality;
-        Ok(Seen {
-            door_ok: QualityGate::VERIFY.check(q).is_empty(),
-            enrol_ok: QualityGate::ENROL.check(q).is_empty(),
-            mirrored: engine.embed_with_mirror(&face.observation, &face.embedding)?,
-            single: face.embedding,
-        })
-    });
+    let seen = batch::run_files(
+        engine,
+        std::path::Path::new(""),
+        &paths,
+        super::threads(args.threads),
+        None,
+        "embedding",
+        |img| {
+            let face = engine.process(img, FacePolicy::Subject, &QualityGate::NONE)?;
+            let q = &face.observation.quality;
+            Ok(Seen {
+                door_ok: QualityGate::VERIFY.check(q).is_empty(),
+                enrol_ok: QualityGate::ENROL.check(q).is_empty(),
+                mirrored: engine.embed_with_mirror(&face.observation, &face.embedding)?,
+                single: face.embedding,
+            })
+        },
+    );
     // Per person, their photos' outcomes in file-name order.
     let mut by_person: Vec<Vec<Option<&Seen>>> = Vec::new();
     let mut it = seen.iter();
@@ -131,7 +139,8 @@ pub fn run(engine: &Engine, args: &EvalUpdatesArgs) -> Result<UpdatesReport> {
         }
         finals.push((enrolled, updated));
     }
-    let (mut trials, mut strangers_without, mut strangers_with, mut strangers_proposed) = (0usize, 0usize, 0usize, 0usize);
+    let (mut trials, mut strangers_without, mut strangers_with, mut strangers_proposed) =
+        (0usize, 0usize, 0usize, 0usize);
     for (p, (enrolled, updated)) in finals.iter().enumerate() {
         if enrolled.is_empty() {
             continue;
@@ -175,7 +184,12 @@ pub fn print(r: &UpdatesReport, json: bool) -> Result<()> {
     println!("model              {}", r.model);
     println!("people / probes    {} / {} (replayed in file order after the enrolment photo)", r.people, r.probes);
     println!("threshold          {:.4}; policy margin {:.2}, novelty {:.2}", r.threshold, r.margin, r.novelty);
-    println!("TAR                {:.2}% without updates, {:.2}% with ({} accepted)", r.tar_without * 100.0, r.tar_with * 100.0, r.accepted);
+    println!(
+        "TAR                {:.2}% without updates, {:.2}% with ({} accepted)",
+        r.tar_without * 100.0,
+        r.tar_with * 100.0,
+        r.accepted
+    );
     println!(
         "strangers          {} of {} granted without updates, {} with; {} would have been proposed",
         r.strangers_granted_without, r.impostor_trials, r.strangers_granted_with, r.strangers_proposed
