@@ -27,4 +27,5 @@ mod registry_cli;
 mod security_e2e;
 mod serial_e2e;
 mod shared_registry;
+mod updates_e2e;
 mod verify_cli;

@@ -11,6 +11,7 @@ pub mod derive;
 pub mod link;
 pub mod paired;
 pub mod pairs;
+pub mod proposals;
 pub mod registry;
 pub mod report;
 pub mod sync;

@@ -97,6 +97,12 @@ enum Command {
     /// Evaluate the engine on labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Proposed templates from the devices: review, history, rollback.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  facegate templates review\n  facegate templates review --accept 3 --reject 4\n  facegate templates history Ada\n  facegate templates rollback Ada"
+    )]
+    Templates(commands::templates::TemplatesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +239,15 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Verify(args) => {
             let same = commands::verify::run(&load_engine(cli)?, args)?;
             return Ok(if same { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        Command::Templates(commands::templates::TemplatesCommand::Review(args)) => {
+            commands::templates::review(&mut open_registry(cli)?, args)?;
+        }
+        Command::Templates(commands::templates::TemplatesCommand::History(args)) => {
+            commands::templates::history(&open_registry(cli)?, args)?;
+        }
+        Command::Templates(commands::templates::TemplatesCommand::Rollback(args)) => {
+            commands::templates::rollback(&mut open_registry(cli)?, args)?;
         }
         Command::Explain(args) => {
             let explanation = commands::explain::run(&load_engine(cli)?, args)?;

@@ -16,4 +16,5 @@ pub mod people;
 pub mod profile;
 pub mod registry_key;
 pub mod sync;
+pub mod templates;
 pub mod verify;
