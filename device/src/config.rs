@@ -151,6 +151,21 @@ impl DeviceConfig {
 
 #[cfg(test)]
 mod tests {
+    /// The packaged /etc/facegate/device.toml, with every commented setting switched on, is a
+    /// config this build reads: what it documents exists, and says the defaults.
+    #[test]
+    fn the_packaged_config_parses_with_every_setting_uncommented() {
+        let text = include_str!("../debian/device.toml");
+        let setting = |l: &str| {
+            l.starts_with('[')
+                || l.split_once(" = ").is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        };
+        let on: Vec<&str> = text.lines().map(|l| l.strip_prefix("# ").filter(|t| setting(t)).unwrap_or(l)).collect();
+        let c: DeviceConfig = toml::from_str(&on.join("\n")).expect("the packaged config parses");
+        assert_eq!(c.updates, Some(facegate_engine::updates::UpdatePolicy::default()));
+        assert!(c.door.is_some() && c.timezone.is_some() && c.unlock_socket.is_some());
+    }
+
     use super::*;
 
     #[test]

@@ -997,12 +997,53 @@ mod tests {
         assert_eq!(store.pairing_key(), Some(&[7; 32]));
         assert!(store.logins().is_empty());
         assert!(store.cards().is_empty() && store.panel_key().is_none());
+        assert!(store.proposals().is_empty());
         let alice = LoginEntry { person_id: 1, login: facegate_proto::bounded_str("alice") };
         store.set_logins(vec![alice.clone()]).unwrap();
         drop(store);
         let bytes = fs::read(store_file(&dir)).unwrap();
         assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), FORMAT_VERSION);
         assert_eq!(TemplateStore::open(&dir, MODEL).unwrap().logins(), &[alice]);
+    }
+
+    fn proposal(person: PersonId, seed: u64) -> Proposal {
+        Proposal {
+            id: 0,
+            person_id: person,
+            matched: person,
+            model_id: facegate_proto::bounded_str(MODEL),
+            embedding: template(person, seed).embedding,
+            unix_time: 1_790_000_000 + seed,
+            score: 0.6,
+            threshold: 0.5,
+            face_px: 120,
+            sharpness: 50.0,
+            yaw_deg: 3.0,
+        }
+    }
+
+    #[test]
+    fn proposals_are_bounded_per_person_survive_a_restart_and_leave_with_their_person() {
+        let (_tmp, dir, mut store) = fresh();
+        // Templates 2 and 4 are persons 1 and 2.
+        store.replace_all(vec![template(2, 1), template(4, 2)]).unwrap();
+        let generation = store.generation();
+        let ids: Vec<ProposalId> = (0..3).map(|k| store.propose(proposal(1, 10 + k), 2).unwrap()).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        store.propose(proposal(2, 20), 2).unwrap();
+        // Person 1's oldest went; the template set (and so its generation) is untouched.
+        let kept: Vec<(PersonId, ProposalId)> = store.proposals().iter().map(|p| (p.person_id, p.id)).collect();
+        assert_eq!(kept, [(1, 2), (1, 3), (2, 4)]);
+        assert_eq!(store.generation(), generation);
+        drop(store);
+        let mut store = TemplateStore::open(&dir, MODEL).unwrap();
+        assert_eq!(store.proposals().len(), 3);
+        assert_eq!(store.drop_proposals(&[2, 99]).unwrap(), 2);
+        // Person 2 is no longer enrolled: their proposal has no one to be reviewed for.
+        store.replace_all(vec![template(2, 1)]).unwrap();
+        assert_eq!(store.proposals().iter().map(|p| p.id).collect::<Vec<_>>(), [3]);
+        // Ids are never reused.
+        assert_eq!(store.propose(proposal(1, 30), 2).unwrap(), 5);
     }
 
     #[test]

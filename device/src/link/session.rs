@@ -640,6 +640,52 @@ mod tests {
     }
 
     #[test]
+    fn proposals_are_listed_in_pages_only_when_signed_and_dropped_once_pulled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = core(dir.path());
+        for k in 0..5u32 {
+            let p = Proposal {
+                id: 0,
+                person_id: k,
+                matched: k,
+                model_id: bounded_str(MODEL),
+                embedding: template(k, u64::from(k)).embedding,
+                unix_time: 1_790_000_000,
+                score: 0.6,
+                threshold: 0.5,
+                face_px: 100,
+                sharpness: 40.0,
+                yaw_deg: 0.0,
+            };
+            core.lock().store.propose(p, 3).expect("proposed");
+        }
+        let (mut session, mut signer) = paired(&core);
+        let list = |cursor| Request::ListProposals { cursor, limit: 2 };
+        // Embeddings leave only to the paired host.
+        assert_eq!(code(session.handle(Frame::request(10, list(0)))), ErrorCode::Unauthenticated);
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        for id in 11.. {
+            let Response::Proposals(page) = response(session.handle(signer.signed_request(id, list(cursor)))) else {
+                panic!("expected Proposals")
+            };
+            assert_eq!(page.total, 5);
+            seen.extend(page.items.iter().map(|p| p.id));
+            match page.next {
+                Some(n) => cursor = n,
+                None => break,
+            }
+        }
+        assert_eq!(seen, [1, 2, 3, 4, 5]);
+        let drop = Request::DropProposals { ids: [1, 2, 3].into_iter().collect() };
+        assert_eq!(
+            response(session.handle(signer.signed_request(30, drop))),
+            Response::ProposalsDropped { remaining: 2 }
+        );
+        assert_eq!(audited(&core, AuditKind::ProposalsDropped), ["3 proposal(s) pulled for review"]);
+    }
+
+    #[test]
     fn hello_then_pair_then_a_signed_request_is_served() {
         let dir = tempfile::tempdir().expect("tempdir");
         let core = core(dir.path());

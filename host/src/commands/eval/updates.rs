@@ -28,6 +28,10 @@ pub struct EvalUpdatesArgs {
     /// The policy's novelty limit (default: the device's).
     #[arg(long)]
     pub novelty: Option<f32>,
+    /// Accepted update templates a person keeps (the oldest goes first); several values
+    /// (`1,3,8`) replay once each on the same embeddings.
+    #[arg(long, value_delimiter = ',', default_value = "3")]
+    pub max_updates: Vec<usize>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -35,9 +39,6 @@ pub struct EvalUpdatesArgs {
     #[arg(long)]
     pub json: bool,
 }
-
-/// Accepted updates a person keeps in this replay, newest last (an administrator would prune).
-pub const MAX_UPDATES: usize = 8;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UpdatesReport {
@@ -49,13 +50,20 @@ pub struct UpdatesReport {
     pub margin: f32,
     pub novelty: f32,
     pub tar_without: f64,
-    pub tar_with: f64,
-    /// Proposals made (and accepted) during the replay.
-    pub accepted: usize,
-    /// Stranger photos tried against each person's final templates.
+    /// Stranger photos tried against each person's templates.
     pub impostor_trials: usize,
     pub strangers_granted_without: usize,
-    pub strangers_granted_with: usize,
+    /// One replay per `--max-updates` value.
+    pub with_updates: Vec<UpdatesRun>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UpdatesRun {
+    pub max_updates: usize,
+    pub tar: f64,
+    /// Proposals made (and accepted) during the replay.
+    pub accepted: usize,
+    pub strangers_granted: usize,
     /// Strangers that would have been proposed as someone else's template.
     pub strangers_proposed: usize,
 }
@@ -112,67 +120,79 @@ pub fn run(engine: &Engine, args: &EvalUpdatesArgs) -> Result<UpdatesReport> {
     for (_, photos) in &people {
         by_person.push(photos.iter().filter_map(|_| it.next()).map(|d| d.result.as_ref().ok()).collect());
     }
-    let (mut probes, mut granted_without, mut granted_with, mut accepted) = (0usize, 0usize, 0usize, 0usize);
-    let mut finals: Vec<(Vec<Embedding>, Vec<Embedding>)> = Vec::new();
-    for photos in &by_person {
-        // Enrolled from the first photo that passes the enrolment gate; replayed from the next.
-        let Some(first) = photos.iter().position(|s| s.is_some_and(|s| s.enrol_ok)) else {
-            finals.push((Vec::new(), Vec::new()));
-            continue;
-        };
-        let enrolled = photos[first].map(|s| s.mirrored.clone()).into_iter().collect::<Vec<_>>();
-        let mut updated = enrolled.clone();
-        for s in photos[first + 1..].iter().flatten().filter(|s| s.door_ok) {
+    // Enrolled from the first photo that passes the enrolment gate; replayed from the next.
+    let enrolled: Vec<Option<(usize, Embedding)>> = by_person
+        .iter()
+        .map(|photos| {
+            let first = photos.iter().position(|s| s.is_some_and(|s| s.enrol_ok))?;
+            photos[first].map(|s| (first, s.mirrored.clone()))
+        })
+        .collect();
+    let replayed = |p: usize| -> Vec<&Seen> {
+        enrolled[p].as_ref().map_or_else(Vec::new, |(first, _)| {
+            by_person[p][first + 1..].iter().flatten().copied().filter(|s| s.door_ok).collect()
+        })
+    };
+    let strangers_of = |p: usize| -> Vec<&Seen> {
+        let others = by_person.iter().enumerate().filter(|(q, _)| *q != p);
+        others.flat_map(|(_, v)| v.iter().flatten().copied().filter(|s| s.door_ok)).collect()
+    };
+    let people_in: Vec<usize> = (0..by_person.len()).filter(|&p| enrolled[p].is_some()).collect();
+    let enrolment = |p: usize| -> Vec<Embedding> { enrolled[p].iter().map(|e| e.1.clone()).collect() };
+    let (mut probes, mut granted_without, mut trials, mut strangers_without) = (0usize, 0usize, 0usize, 0usize);
+    for &p in &people_in {
+        let templates = enrolment(p);
+        for s in replayed(p) {
             probes += 1;
-            granted_without += usize::from(best(&s.single, &enrolled) >= threshold);
-            let score = best(&s.single, &updated);
-            if score >= threshold {
-                granted_with += 1;
-                if policy.proposes(score, threshold, s.enrol_ok) {
-                    accepted += 1;
-                    if updated.len() > MAX_UPDATES {
-                        updated.remove(1);
+            granted_without += usize::from(best(&s.single, &templates) >= threshold);
+        }
+        for s in strangers_of(p) {
+            trials += 1;
+            strangers_without += usize::from(best(&s.single, &templates) >= threshold);
+        }
+    }
+    let mut runs = Vec::new();
+    for &max_updates in &args.max_updates {
+        let mut run = UpdatesRun { max_updates, tar: 0.0, accepted: 0, strangers_granted: 0, strangers_proposed: 0 };
+        let mut granted = 0usize;
+        for &p in &people_in {
+            let mut templates = enrolment(p);
+            for s in replayed(p) {
+                let score = best(&s.single, &templates);
+                if score < threshold {
+                    continue;
+                }
+                granted += 1;
+                if max_updates > 0 && policy.proposes(score, threshold, s.enrol_ok) {
+                    run.accepted += 1;
+                    if templates.len() > max_updates {
+                        templates.remove(1);
                     }
-                    updated.push(s.mirrored.clone());
+                    templates.push(s.mirrored.clone());
                 }
             }
-        }
-        finals.push((enrolled, updated));
-    }
-    let (mut trials, mut strangers_without, mut strangers_with, mut strangers_proposed) =
-        (0usize, 0usize, 0usize, 0usize);
-    for (p, (enrolled, updated)) in finals.iter().enumerate() {
-        if enrolled.is_empty() {
-            continue;
-        }
-        for (q, photos) in by_person.iter().enumerate() {
-            if p == q {
-                continue;
-            }
-            for s in photos.iter().flatten().filter(|s| s.door_ok) {
-                trials += 1;
-                strangers_without += usize::from(best(&s.single, enrolled) >= threshold);
-                let score = best(&s.single, updated);
-                strangers_with += usize::from(score >= threshold);
-                strangers_proposed += usize::from(score >= threshold && policy.proposes(score, threshold, s.enrol_ok));
+            // Strangers against the person's final set: the most permissive it became.
+            for s in strangers_of(p) {
+                let score = best(&s.single, &templates);
+                run.strangers_granted += usize::from(score >= threshold);
+                run.strangers_proposed +=
+                    usize::from(score >= threshold && policy.proposes(score, threshold, s.enrol_ok));
             }
         }
+        run.tar = granted as f64 / probes.max(1) as f64;
+        runs.push(run);
     }
-    let share = |n: usize| n as f64 / probes.max(1) as f64;
     Ok(UpdatesReport {
         model: engine.embedding_id.clone(),
-        people: finals.iter().filter(|f| !f.0.is_empty()).count(),
+        people: people_in.len(),
         probes,
         threshold,
         margin: policy.margin,
         novelty: policy.novelty,
-        tar_without: share(granted_without),
-        tar_with: share(granted_with),
-        accepted,
+        tar_without: granted_without as f64 / probes.max(1) as f64,
         impostor_trials: trials,
         strangers_granted_without: strangers_without,
-        strangers_granted_with: strangers_with,
-        strangers_proposed,
+        with_updates: runs,
     })
 }
 
@@ -185,14 +205,20 @@ pub fn print(r: &UpdatesReport, json: bool) -> Result<()> {
     println!("people / probes    {} / {} (replayed in file order after the enrolment photo)", r.people, r.probes);
     println!("threshold          {:.4}; policy margin {:.2}, novelty {:.2}", r.threshold, r.margin, r.novelty);
     println!(
-        "TAR                {:.2}% without updates, {:.2}% with ({} accepted)",
+        "without updates    TAR {:.2}%; {} of {} stranger trials granted",
         r.tar_without * 100.0,
-        r.tar_with * 100.0,
-        r.accepted
+        r.strangers_granted_without,
+        r.impostor_trials
     );
-    println!(
-        "strangers          {} of {} granted without updates, {} with; {} would have been proposed",
-        r.strangers_granted_without, r.impostor_trials, r.strangers_granted_with, r.strangers_proposed
-    );
+    for run in &r.with_updates {
+        println!(
+            "keeping {:>2}         TAR {:.2}% ({} accepted); {} strangers granted, {} would have been proposed",
+            run.max_updates,
+            run.tar * 100.0,
+            run.accepted,
+            run.strangers_granted,
+            run.strangers_proposed
+        );
+    }
     Ok(())
 }
