@@ -101,6 +101,12 @@ impl Gallery {
         best.map(|(index, score)| Candidate { index, person_id: self.refs[index].person_id, score: score * q.scale })
     }
 
+    /// The best score among everyone else's templates, `None` when no one else is enrolled.
+    pub fn best_other(&self, probe: &Embedding, person_id: u32) -> Option<f32> {
+        let q = QuantizedEmbedding::new(probe);
+        (0..self.len()).filter(|&i| self.refs[i].person_id != person_id).map(|i| self.row_score(&q, i)).reduce(f32::max)
+    }
+
     /// 1:1: the best score among the templates of `person_id`, `None` if not enrolled.
     pub fn verify(&self, probe: &Embedding, person_id: u32) -> Option<Candidate> {
         let q = QuantizedEmbedding::new(probe);

@@ -1,9 +1,10 @@
 //! Templates that keep up with a face: when to propose a granted probe as a new template.
 //!
 //! A probe is proposed when the person was granted with a clear margin (so it is them), the face
-//! is of enrolment quality (so it is a good reference), and it is notably unlike every template
-//! they have (so it adds something). A proposal is never matched against until an administrator
-//! accepts it.
+//! is of enrolment quality (so it is a good reference), it is notably unlike every template they
+//! have (so it adds something), and it is no near match for anyone else enrolled (a face that
+//! looks like many people would let strangers in as this person). A proposal is never matched
+//! against until an administrator accepts it.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,11 +29,25 @@ impl Default for UpdatePolicy {
     }
 }
 
+/// A granted probe, as the policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// Its best score against the granted person's templates.
+    pub score: f32,
+    /// Its best score against everyone else enrolled (`None`: no one else, or not known).
+    pub runner_up: Option<f32>,
+    pub enrol_quality: bool,
+}
+
 impl UpdatePolicy {
-    /// Whether a granted probe scoring `score` (its best against the person's templates), at
-    /// decision threshold `threshold`, with an enrolment-quality face or not, is proposed.
-    pub fn proposes(&self, score: f32, threshold: f32, enrol_quality: bool) -> bool {
-        self.enabled && enrol_quality && score >= threshold + self.margin && score < self.novelty
+    /// Whether `c`, granted at decision threshold `threshold`, is proposed: `margin` above the
+    /// threshold for its person, `margin` below it for anyone else.
+    pub fn proposes(&self, c: &Candidate, threshold: f32) -> bool {
+        self.enabled
+            && c.enrol_quality
+            && c.score >= threshold + self.margin
+            && c.score < self.novelty
+            && c.runner_up.is_none_or(|r| r < threshold - self.margin)
     }
 
     /// Checks the values make sense (config files are written by hand).
@@ -55,11 +70,14 @@ mod tests {
     fn proposes_only_clear_good_and_new_faces() {
         let p = UpdatePolicy::default();
         let t = 0.5;
-        assert!(p.proposes(0.62, t, true));
-        assert!(!p.proposes(0.55, t, true), "margin too small");
-        assert!(!p.proposes(0.62, t, false), "not enrolment quality");
-        assert!(!p.proposes(0.75, t, true), "too like a stored template to add anything");
-        assert!(!UpdatePolicy { enabled: false, ..p }.proposes(0.62, t, true));
+        let c = |score, runner_up, enrol_quality| Candidate { score, runner_up, enrol_quality };
+        assert!(p.proposes(&c(0.62, Some(0.3), true), t));
+        assert!(p.proposes(&c(0.62, None, true), t), "no one else enrolled");
+        assert!(!p.proposes(&c(0.55, Some(0.3), true), t), "margin too small");
+        assert!(!p.proposes(&c(0.62, Some(0.3), false), t), "not enrolment quality");
+        assert!(!p.proposes(&c(0.75, Some(0.3), true), t), "too like a stored template to add anything");
+        assert!(!p.proposes(&c(0.62, Some(0.45), true), t), "a near match for someone else");
+        assert!(!UpdatePolicy { enabled: false, ..p }.proposes(&c(0.62, None, true), t));
         assert!(UpdatePolicy { max_per_person: 0, ..p }.validate().is_err());
         assert!(p.validate().is_ok());
     }

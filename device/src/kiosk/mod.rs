@@ -588,6 +588,7 @@ impl<'e> Kiosk<'e> {
                     person: person_id,
                     matched: template_id,
                     score,
+                    runner_up: self.core.gallery().best_other(&embedding, person_id),
                     threshold,
                 };
                 let now = self.options.clock.unix_seconds();

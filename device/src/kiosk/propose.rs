@@ -3,7 +3,7 @@
 //! in the encrypted store for a host to pull it for review; nothing matches against it.
 
 use crate::state::Core;
-use facegate_engine::updates::UpdatePolicy;
+use facegate_engine::updates::{Candidate, UpdatePolicy};
 use facegate_engine::{Embedding, Engine, Observation, QualityGate};
 use facegate_proto::{bounded_str, AuditKind, PersonId, Proposal, TemplateId, EMBEDDING_DIM};
 
@@ -15,13 +15,17 @@ pub struct Granted<'a> {
     pub person: PersonId,
     pub matched: TemplateId,
     pub score: f32,
+    /// Its best score against everyone else enrolled.
+    pub runner_up: Option<f32>,
     pub threshold: f32,
 }
 
 /// Keeps the probe as a proposal when `policy` says so; returns the proposal's id.
 pub fn consider(engine: &Engine, core: &Core, policy: &UpdatePolicy, g: &Granted, unix_time: u64) -> Option<u32> {
     let q = &g.observation.quality;
-    if !policy.proposes(g.score, g.threshold, QualityGate::ENROL.check(q).is_empty()) {
+    let candidate =
+        Candidate { score: g.score, runner_up: g.runner_up, enrol_quality: QualityGate::ENROL.check(q).is_empty() };
+    if !policy.proposes(&candidate, g.threshold) {
         return None;
     }
     // Templates are embedded with their mirror image; a proposal becomes one as it is.

@@ -7,7 +7,7 @@
 use crate::batch;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use facegate_engine::updates::UpdatePolicy;
+use facegate_engine::updates::{Candidate, UpdatePolicy};
 use facegate_engine::{Embedding, Engine, FacePolicy, QualityGate};
 use std::path::PathBuf;
 
@@ -64,6 +64,9 @@ pub struct UpdatesRun {
     /// Proposals made (and accepted) during the replay.
     pub accepted: usize,
     pub strangers_granted: usize,
+    /// People whose templates let any stranger in, and the most strangers one of them let in.
+    pub people_letting_strangers_in: usize,
+    pub most_strangers_one_person: usize,
     /// Strangers that would have been proposed as someone else's template.
     pub strangers_proposed: usize,
 }
@@ -138,6 +141,16 @@ pub fn run(engine: &Engine, args: &EvalUpdatesArgs) -> Result<UpdatesReport> {
         others.flat_map(|(_, v)| v.iter().flatten().copied().filter(|s| s.door_ok)).collect()
     };
     let people_in: Vec<usize> = (0..by_person.len()).filter(|&p| enrolled[p].is_some()).collect();
+    // The door's gallery holds everyone's enrolment template: a candidate's runner-up is its
+    // best score among the others'.
+    let runner_up = |p: usize, probe: &Embedding| -> Option<f32> {
+        people_in
+            .iter()
+            .filter(|&&q| q != p)
+            .filter_map(|&q| enrolled[q].as_ref())
+            .map(|e| probe.cosine(&e.1))
+            .reduce(f32::max)
+    };
     let enrolment = |p: usize| -> Vec<Embedding> { enrolled[p].iter().map(|e| e.1.clone()).collect() };
     let (mut probes, mut granted_without, mut trials, mut strangers_without) = (0usize, 0usize, 0usize, 0usize);
     for &p in &people_in {
@@ -153,7 +166,15 @@ pub fn run(engine: &Engine, args: &EvalUpdatesArgs) -> Result<UpdatesReport> {
     }
     let mut runs = Vec::new();
     for &max_updates in &args.max_updates {
-        let mut run = UpdatesRun { max_updates, tar: 0.0, accepted: 0, strangers_granted: 0, strangers_proposed: 0 };
+        let mut run = UpdatesRun {
+            max_updates,
+            tar: 0.0,
+            accepted: 0,
+            strangers_granted: 0,
+            people_letting_strangers_in: 0,
+            most_strangers_one_person: 0,
+            strangers_proposed: 0,
+        };
         let mut granted = 0usize;
         for &p in &people_in {
             let mut templates = enrolment(p);
@@ -163,7 +184,8 @@ pub fn run(engine: &Engine, args: &EvalUpdatesArgs) -> Result<UpdatesReport> {
                     continue;
                 }
                 granted += 1;
-                if max_updates > 0 && policy.proposes(score, threshold, s.enrol_ok) {
+                let candidate = Candidate { score, runner_up: runner_up(p, &s.single), enrol_quality: s.enrol_ok };
+                if max_updates > 0 && policy.proposes(&candidate, threshold) {
                     run.accepted += 1;
                     if templates.len() > max_updates {
                         templates.remove(1);
@@ -172,12 +194,19 @@ pub fn run(engine: &Engine, args: &EvalUpdatesArgs) -> Result<UpdatesReport> {
                 }
             }
             // Strangers against the person's final set: the most permissive it became.
+            let mut let_in = 0;
             for s in strangers_of(p) {
                 let score = best(&s.single, &templates);
-                run.strangers_granted += usize::from(score >= threshold);
-                run.strangers_proposed +=
-                    usize::from(score >= threshold && policy.proposes(score, threshold, s.enrol_ok));
+                let_in += usize::from(score >= threshold);
+                // Only a granted stranger can be proposed (and only then is the runner-up needed).
+                if score >= threshold {
+                    let candidate = Candidate { score, runner_up: runner_up(p, &s.single), enrol_quality: s.enrol_ok };
+                    run.strangers_proposed += usize::from(policy.proposes(&candidate, threshold));
+                }
             }
+            run.strangers_granted += let_in;
+            run.people_letting_strangers_in += usize::from(let_in > 0);
+            run.most_strangers_one_person = run.most_strangers_one_person.max(let_in);
         }
         run.tar = granted as f64 / probes.max(1) as f64;
         runs.push(run);
@@ -212,11 +241,13 @@ pub fn print(r: &UpdatesReport, json: bool) -> Result<()> {
     );
     for run in &r.with_updates {
         println!(
-            "keeping {:>2}         TAR {:.2}% ({} accepted); {} strangers granted, {} would have been proposed",
+            "keeping {:>2}         TAR {:.2}% ({} accepted); {} strangers granted (by {} people, at most {} by one), {} would have been proposed",
             run.max_updates,
             run.tar * 100.0,
             run.accepted,
             run.strangers_granted,
+            run.people_letting_strangers_in,
+            run.most_strangers_one_person,
             run.strangers_proposed
         );
     }
