@@ -578,8 +578,10 @@ impl<'e> Kiosk<'e> {
             _ => None,
         };
         let decision = if refusal.is_some() { Decision::NotAllowedNow } else { decision };
-        // A clear grant may keep this face as a proposed template (on one pass's score: a probe
-        // that needed a second look is no clear grant).
+        self.report(frame, decision, verdict, liveness, track_latency, refusal);
+        // After the report, so the door never waits on it: a clear grant may keep this face as
+        // a proposed template (on one pass's score: a probe that needed a second look is no
+        // clear grant).
         if let (Decision::Granted, Vote::Match { person_id, template_id, score }) = (decision, first_vote) {
             if verdict.matched.is_some_and(|(p, _)| p == person_id) {
                 let granted = propose::Granted {
@@ -588,14 +590,12 @@ impl<'e> Kiosk<'e> {
                     person: person_id,
                     matched: template_id,
                     score,
-                    runner_up: self.core.gallery().best_other(&embedding, person_id),
                     threshold,
                 };
                 let now = self.options.clock.unix_seconds();
                 propose::consider(self.engine, &self.core, &self.options.updates, &granted, now);
             }
         }
-        self.report(frame, decision, verdict, liveness, track_latency, refusal);
         Ok(())
     }
 

@@ -15,16 +15,19 @@ pub struct Granted<'a> {
     pub person: PersonId,
     pub matched: TemplateId,
     pub score: f32,
-    /// Its best score against everyone else enrolled.
-    pub runner_up: Option<f32>,
     pub threshold: f32,
 }
 
 /// Keeps the probe as a proposal when `policy` says so; returns the proposal's id.
 pub fn consider(engine: &Engine, core: &Core, policy: &UpdatePolicy, g: &Granted, unix_time: u64) -> Option<u32> {
     let q = &g.observation.quality;
-    let candidate =
-        Candidate { score: g.score, runner_up: g.runner_up, enrol_quality: QualityGate::ENROL.check(q).is_empty() };
+    let mut candidate =
+        Candidate { score: g.score, runner_up: None, enrol_quality: QualityGate::ENROL.check(q).is_empty() };
+    if !policy.proposes(&candidate, g.threshold) {
+        return None;
+    }
+    // The runner-up costs a pass over the whole gallery: only for a face that passed the rest.
+    candidate.runner_up = core.gallery().best_other(g.embedding, g.person);
     if !policy.proposes(&candidate, g.threshold) {
         return None;
     }
