@@ -1,6 +1,7 @@
 //! `facegate explain A B --out why.png`: which parts of each face the score rests on.
 
 use crate::report::explain::{self as why, Explanation};
+use crate::report::file_name;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use facegate_engine::explain::Occlusion;
@@ -49,11 +50,10 @@ pub fn explain_pair(
     out: &Path,
 ) -> Result<Explanation> {
     let e = why::explain(engine, faces[0], faces[1], occlusion, threads).context("scoring the occluded faces")?;
-    let name = |p: &Path| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
     why::draw(
         &e,
         [&faces[0].observation.aligned, &faces[1].observation.aligned],
-        [&name(paths[0]), &name(paths[1])],
+        [&file_name(paths[0]), &file_name(paths[1])],
         e.a.score,
         out,
     )

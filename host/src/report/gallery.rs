@@ -1,6 +1,7 @@
 //! Failure thumbnails: the aligned 112x112 crop the network saw, or the downscaled original
 //! when no face was found, written under the report's `gallery/` folder.
 
+use super::page::{Page, Tile};
 use super::ReportError;
 use crate::derive::Derive;
 use facegate_engine::{Engine, FacePolicy, QualityGate};
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 /// The longer side of an original shown for "no face found".
 pub const ORIGINAL_SIDE: u32 = 160;
+/// At most this many "no face" images are shown (the rest are counted).
+pub const MAX_NO_FACE: usize = 48;
 
 /// A face as the engine saw it, with what a caption says of its quality.
 #[derive(Debug, Clone)]
@@ -69,6 +72,28 @@ pub fn save(dir: &Path, name: &str, img: &RgbImage) -> Result<String, ReportErro
     let path: PathBuf = folder.join(format!("{name}.png"));
     img.save_with_format(&path, image::ImageFormat::Png).map_err(|source| ReportError::Image { path, source })?;
     Ok(format!("gallery/{name}.png"))
+}
+
+/// Adds the images without a usable face to `page`: each downscaled original with its path and
+/// the reason, at most [`MAX_NO_FACE`] of them, then how many more; `empty` when there are none.
+pub fn add_no_face(
+    page: &mut Page,
+    dir: &Path,
+    images: &[(&Path, &str)],
+    thumbs: &dyn Thumbs,
+    empty: &str,
+) -> Result<(), ReportError> {
+    let mut tiles = Vec::new();
+    for (k, (path, why)) in images.iter().take(MAX_NO_FACE).enumerate() {
+        let img = thumbs.original(path).unwrap_or_else(|_| placeholder());
+        let file = save(dir, &format!("noface-{:02}", k + 1), &img)?;
+        tiles.push(Tile { images: vec![file], caption: vec![path.display().to_string(), (*why).to_owned()] });
+    }
+    page.gallery(&tiles, empty);
+    if images.len() > MAX_NO_FACE {
+        page.note(&format!("... and {} more", images.len() - MAX_NO_FACE));
+    }
+    Ok(())
 }
 
 /// A grey square saying nothing could be shown (the image could not be read again).

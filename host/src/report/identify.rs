@@ -65,14 +65,15 @@ fn false_alarm(p: &Probe, t: f32) -> bool {
     matches!(&p.outcome, Ok(o) if o.best_score >= t)
 }
 
-/// (FPIR, FNIR) at `t`; strangers without a face count as not matched, as at the door.
+/// (FPIR, FNIR) at `t`. FPIR is over the strangers with a face (only they can be matched to
+/// anyone); FNIR over every enrolled probe (no face is a miss).
 pub fn rates_at(probes: &[Probe], t: f32) -> (f64, f64) {
     let (mut strangers, mut alarms, mut mates, mut misses) = (0usize, 0usize, 0usize, 0usize);
     for p in probes {
         if p.enrolled {
             mates += 1;
             misses += usize::from(!found(p, t));
-        } else {
+        } else if p.outcome.is_ok() {
             strangers += 1;
             alarms += usize::from(false_alarm(p, t));
         }
@@ -161,16 +162,9 @@ pub fn write(dir: &Path, input: &Input, thumbs: &dyn Thumbs) -> Result<Written, 
     let tiles = probe_tiles(dir, "stranger", &close[..close.len().min(WORST)], input, thumbs)?;
     page.gallery(&tiles, "no stranger probes with a face");
     page.heading("Probes without a usable face");
-    let mut tiles = Vec::new();
-    for (k, p) in probes.iter().filter(|p| p.outcome.is_err()).take(super::pairs::MAX_NO_FACE).enumerate() {
-        let img = thumbs.original(&p.path).unwrap_or_else(|_| gallery::placeholder());
-        let why = p.outcome.as_ref().err().cloned().unwrap_or_default();
-        tiles.push(Tile {
-            images: vec![gallery::save(dir, &format!("noface-{:02}", k + 1), &img)?],
-            caption: vec![p.path.display().to_string(), why],
-        });
-    }
-    page.gallery(&tiles, "every probe had a usable face");
+    let no_face: Vec<(&Path, &str)> =
+        probes.iter().filter_map(|p| p.outcome.as_ref().err().map(|why| (p.path.as_path(), why.as_str()))).collect();
+    gallery::add_no_face(&mut page, dir, &no_face, thumbs, "every probe had a usable face")?;
     let index = page.write(dir)?;
     Ok(Written { index, files: page.files().to_vec() })
 }

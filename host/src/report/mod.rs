@@ -45,14 +45,24 @@ pub struct Context {
 }
 
 impl Context {
-    /// Today's date in the local time zone.
-    pub fn today(dataset: &str, model: &str) -> Context {
-        Context { dataset: dataset.to_owned(), model: model.to_owned(), date: jiff::Zoned::now().date().to_string() }
+    /// `engine`'s model and variant on `dataset`, today (local time zone).
+    pub fn today(dataset: &str, engine: &facegate_engine::Engine) -> Context {
+        Context {
+            dataset: dataset.to_owned(),
+            model: format!("{} ({})", engine.embedding_id, engine.embed_variant),
+            date: jiff::Zoned::now().date().to_string(),
+        }
     }
 
     pub fn title(&self, what: &str) -> String {
         format!("{what}: {}, {}, {}", self.dataset, self.model, self.date)
     }
+}
+
+/// A path's file name, or the whole path when it has none: how a report and a command name an
+/// image or a data set.
+pub fn file_name(p: &std::path::Path) -> String {
+    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// FAR targets whose thresholds are drawn and tabled.

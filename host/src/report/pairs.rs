@@ -5,15 +5,13 @@
 use super::chart::{self, Axis, Chart, Mark, Series};
 use super::gallery::{self, Thumbs};
 use super::page::{Page, Tile};
-use super::{percent, rate_label, Context, ReportError, Written, FAR_TARGETS};
+use super::{file_name, percent, rate_label, Context, ReportError, Written, FAR_TARGETS};
 use facegate_engine::calibration::Calibration;
 use facegate_engine::metrics;
 use std::path::{Path, PathBuf};
 
 /// Tiles per gallery row of worst pairs.
 pub const WORST: usize = 12;
-/// At most this many "no face" images are shown (the rest are counted).
-pub const MAX_NO_FACE: usize = 48;
 
 /// One scored pair; a pair with an image that has no usable face scores -1 (a rejection).
 #[derive(Debug, Clone)]
@@ -127,11 +125,8 @@ pub fn write(dir: &Path, input: &Input, thumbs: &dyn Thumbs) -> Result<Written, 
     let tiles = pair_tiles(dir, "impostor", &worst_impostor[..worst_impostor.len().min(WORST)], thumbs)?;
     page.gallery(&tiles, "no impostor pairs");
     page.heading("Images without a usable face");
-    let tiles = no_face_tiles(dir, input.no_face, thumbs)?;
-    page.gallery(&tiles, "every image had a usable face");
-    if input.no_face.len() > MAX_NO_FACE {
-        page.note(&format!("... and {} more", input.no_face.len() - MAX_NO_FACE));
-    }
+    let no_face: Vec<(&Path, &str)> = input.no_face.iter().map(|(p, why)| (p.as_path(), why.as_str())).collect();
+    gallery::add_no_face(&mut page, dir, &no_face, thumbs, "every image had a usable face")?;
     let index = page.write(dir)?;
     Ok(Written { index, files: page.files().to_vec() })
 }
@@ -297,10 +292,6 @@ fn histogram_chart(ctx: &Context, genuine: &[f32], impostor: &[f32], marks: &[(f
     )
 }
 
-fn file_name(p: &Path) -> String {
-    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
-}
-
 fn pair_tiles(dir: &Path, kind: &str, pairs: &[&Scored], thumbs: &dyn Thumbs) -> Result<Vec<Tile>, ReportError> {
     let mut tiles = Vec::new();
     for (k, p) in pairs.iter().enumerate() {
@@ -315,16 +306,6 @@ fn pair_tiles(dir: &Path, kind: &str, pairs: &[&Scored], thumbs: &dyn Thumbs) ->
             caption.push(format!("{}: {note}", file_name(path)));
         }
         tiles.push(Tile { images, caption });
-    }
-    Ok(tiles)
-}
-
-fn no_face_tiles(dir: &Path, no_face: &[(PathBuf, String)], thumbs: &dyn Thumbs) -> Result<Vec<Tile>, ReportError> {
-    let mut tiles = Vec::new();
-    for (k, (path, why)) in no_face.iter().take(MAX_NO_FACE).enumerate() {
-        let img = thumbs.original(path).unwrap_or_else(|_| gallery::placeholder());
-        let file = gallery::save(dir, &format!("noface-{:02}", k + 1), &img)?;
-        tiles.push(Tile { images: vec![file], caption: vec![file_name(path), why.clone()] });
     }
     Ok(tiles)
 }

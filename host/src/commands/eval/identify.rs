@@ -3,10 +3,8 @@
 //! default configuration achieves on this gallery.
 
 use crate::batch;
-use crate::report::{
-    self,
-    identify::{Outcome, Probe},
-};
+use crate::report;
+use crate::report::identify::{cmc, rates_at, Outcome, Probe};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use facegate_engine::calibration::per_comparison_far;
@@ -141,20 +139,14 @@ pub fn run(engine: &Engine, args: &EvalIdentifyArgs) -> Result<IdentifyReport> {
         .collect();
     let considered = probes.len();
     let no_face = probes.iter().filter(|p| p.outcome.is_err()).count();
-    // (best score, right identity?) for enrolled probes; best score for strangers.
-    let mates: Vec<Option<(f32, bool)>> = probes
-        .iter()
-        .filter(|p| p.enrolled)
-        .map(|p| p.outcome.as_ref().ok().map(|o| (o.best_score, o.own.is_some_and(|(_, rank)| rank == 1))))
-        .collect();
+    let mates = probes.iter().filter(|p| p.enrolled).count();
+    // The strangers with a face: only they can be matched to someone.
     let strangers: Vec<f32> =
         probes.iter().filter(|p| !p.enrolled).filter_map(|p| p.outcome.as_ref().ok().map(|o| o.best_score)).collect();
-    if mates.is_empty() || strangers.is_empty() {
-        bail!("need probes of enrolled identities and of strangers ({} and {})", mates.len(), strangers.len());
+    if mates == 0 || strangers.is_empty() {
+        bail!("need probes of enrolled identities and of strangers ({} and {})", mates, strangers.len());
     }
-    let fnir =
-        |t: f32| mates.iter().filter(|m| !matches!(m, Some((s, true)) if *s >= t)).count() as f64 / mates.len() as f64;
-    let fpir = |t: f32| strangers.iter().filter(|&&s| s >= t).count() as f64 / strangers.len() as f64;
+    let fnir = |t: f32| rates_at(&probes, t).1;
     let mut sorted = strangers.clone();
     sorted.sort_by(|a, b| b.total_cmp(a));
     let fnir_at_fpir = FPIR_TARGETS
@@ -177,8 +169,8 @@ pub fn run(engine: &Engine, args: &EvalIdentifyArgs) -> Result<IdentifyReport> {
             .collect();
         let input = report::identify::Input {
             context: report::Context::today(
-                &format!("{}, {}", dataset_name(&args.root), dataset_name(&args.probes)),
-                &format!("{} ({})", engine.embedding_id, engine.embed_variant),
+                &format!("{}, {}", report::file_name(&args.root), report::file_name(&args.probes)),
+                engine,
             ),
             gallery: &gallery,
             probes: &probes,
@@ -197,11 +189,11 @@ pub fn run(engine: &Engine, args: &EvalIdentifyArgs) -> Result<IdentifyReport> {
         probes: considered,
         strangers: strangers.len(),
         no_face,
-        rank1: mates.iter().filter(|m| matches!(m, Some((_, true)))).count() as f64 / mates.len() as f64,
+        rank1: cmc(&probes, 1)[0].1,
         fnir_at_fpir,
         fpir_target,
         threshold_default,
-        fpir_default: fpir(threshold_default),
+        fpir_default: rates_at(&probes, threshold_default).0,
         fnir_default: fnir(threshold_default),
         vouched: default.vouched,
         ms_per_probe,
@@ -220,10 +212,6 @@ fn outcome(probe: &Embedding, templates: &[Embedding], own: Option<usize>) -> Ou
         (s, rank)
     });
     Outcome { best, best_score, own }
-}
-
-fn dataset_name(p: &Path) -> String {
-    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 pub fn print(report: &IdentifyReport, json: bool) -> Result<()> {

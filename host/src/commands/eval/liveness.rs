@@ -175,7 +175,7 @@ pub fn run(engine: &Engine, args: &EvalLivenessArgs) -> Result<LivenessReport> {
             let evidence = format!(
                 "{}: fitted on subjects {} (visits: APCER {:.4}, BPCER {:.4}); checked on subjects {} \
                  (visits: APCER {:.4}, BPCER {:.4}; frames: APCER {:.4}, BPCER {:.4})",
-                args.root.file_name().map_or_else(|| args.root.display().to_string(), |n| n.to_string_lossy().into()),
+                crate::report::file_name(&args.root),
                 fit.fit_subjects.join(","),
                 fit.fit_visits.apcer_worst,
                 fit.fit_visits.bpcer,

@@ -161,13 +161,9 @@ pub fn run(engine: &Engine, args: &EvalPairsArgs) -> Result<PairsReport> {
             .zip(&scored)
             .map(|(p, &(fold, score, same))| Scored { fold, same, score, a: p.a.clone(), b: p.b.clone() })
             .collect();
-        let dataset = format!(
-            "{}, {}",
-            args.root.file_name().map_or_else(|| args.root.display().to_string(), |n| n.to_string_lossy().into_owned()),
-            args.pairs.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-        );
+        let dataset = format!("{}, {}", report::file_name(&args.root), report::file_name(&args.pairs));
         let input = report::pairs::Input {
-            context: report::Context::today(&dataset, &format!("{} ({})", engine.embedding_id, engine.embed_variant)),
+            context: report::Context::today(&dataset, engine),
             label: engine.embed_variant.clone(),
             pairs: &scored,
             compare: &compare,
