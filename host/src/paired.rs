@@ -21,3 +21,11 @@ pub fn connect_paired_with(registry: &Registry, addr: &Addr, patience: Patience)
     client.authenticate(record.key);
     Ok(client)
 }
+
+/// The devices named, or every device paired with this registry when none is.
+pub fn named_or_all(registry: &Registry, named: &[Addr]) -> Result<Vec<Addr>> {
+    if !named.is_empty() {
+        return Ok(named.to_vec());
+    }
+    registry.devices()?.iter().map(|d| d.addr.parse().map_err(anyhow::Error::from)).collect()
+}

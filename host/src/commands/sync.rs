@@ -18,11 +18,7 @@ pub struct SyncArgs {
 
 /// Syncs every requested (or every paired) device; fails if any failed, after trying all.
 pub fn run(registry: &mut Registry, args: &SyncArgs) -> Result<Vec<SyncOutcome>> {
-    let addrs: Vec<Addr> = if args.devices.is_empty() {
-        registry.devices()?.iter().map(|d| d.addr.parse()).collect::<Result<_, _>>()?
-    } else {
-        args.devices.clone()
-    };
+    let addrs = crate::paired::named_or_all(registry, &args.devices)?;
     if addrs.is_empty() {
         bail!("no devices: pair one with `facegate pair --device ADDR` or pass --device");
     }

@@ -78,11 +78,7 @@ fn line(p: &FiledProposal) -> String {
 }
 
 pub fn review(registry: &mut Registry, args: &ReviewArgs) -> Result<()> {
-    let addrs: Vec<Addr> = match (args.offline, args.devices.is_empty()) {
-        (true, _) => Vec::new(),
-        (false, false) => args.devices.clone(),
-        (false, true) => registry.devices()?.iter().map(|d| d.addr.parse()).collect::<Result<_, _>>()?,
-    };
+    let addrs = if args.offline { Vec::new() } else { crate::paired::named_or_all(registry, &args.devices)? };
     let mut failures = 0;
     for addr in &addrs {
         match proposals::pull(registry, addr) {
