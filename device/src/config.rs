@@ -147,10 +147,19 @@ impl DeviceConfig {
         }
         Ok(s)
     }
+
+    /// The template-update policy this file asks for (`[updates]`, else the defaults), validated.
+    pub fn updates(&self) -> Result<facegate_engine::updates::UpdatePolicy, ConfigError> {
+        let policy = self.updates.unwrap_or_default();
+        policy.validate().map_err(|e| ConfigError::Invalid(format!("[updates]: {e}")))?;
+        Ok(policy)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// The packaged /etc/facegate/device.toml, with every commented setting switched on, is a
     /// config this build reads: what it documents exists, and says the defaults.
     #[test]
@@ -164,9 +173,10 @@ mod tests {
         let c: DeviceConfig = toml::from_str(&on.join("\n")).expect("the packaged config parses");
         assert_eq!(c.updates, Some(facegate_engine::updates::UpdatePolicy::default()));
         assert!(c.door.is_some() && c.timezone.is_some() && c.unlock_socket.is_some());
+        assert_eq!(c.updates().expect("valid"), facegate_engine::updates::UpdatePolicy::default());
+        let bad: DeviceConfig = toml::from_str("[updates]\nmax_per_person = 0\n").expect("parses");
+        assert!(matches!(bad.updates(), Err(ConfigError::Invalid(m)) if m.contains("max_per_person")));
     }
-
-    use super::*;
 
     #[test]
     fn documented_example_parses() {

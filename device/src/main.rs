@@ -259,6 +259,7 @@ fn run(args: RunArgs) -> Result<()> {
     } else {
         config.settings()?
     };
+    let updates = config.updates()?;
     let mode = match (config.mode.as_deref().unwrap_or("identify"), config.owner) {
         _ if unlock_only => Mode::Verify { owner: 0 },
         ("identify", _) => Mode::Identify,
@@ -272,8 +273,6 @@ fn run(args: RunArgs) -> Result<()> {
     let store = TemplateStore::open(&store_dir, &engine.embedding_id)
         .with_context(|| format!("template store {}", store_dir.display()))?;
     let audit = AuditLog::open(&store_dir.join("audit.log")).context("audit log")?;
-    let updates = config.updates.unwrap_or_default();
-    updates.validate().map_err(|e| anyhow::anyhow!("config [updates]: {e}"))?;
     let identity = Identity {
         device_id: config.name.clone().unwrap_or_else(|| "facegate".into()),
         model_id: engine.embedding_id.clone(),
