@@ -5,8 +5,6 @@ use facegate_engine::{image_io, Embedding, Engine, EngineError, FacePolicy, Face
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// The outcome for one image and how long its pipeline took.
@@ -51,25 +49,16 @@ pub fn run_files<T: Send>(
     work: impl Fn(&RgbImage) -> Result<T, EngineError> + Sync,
 ) -> Vec<Done<T>> {
     let bar = progress(paths.len(), what);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Done<T>>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(path) = paths.get(i) else { break };
-                let start = Instant::now();
-                let result = load(engine, root, path, derive).and_then(|img| work(&img));
-                let millis = start.elapsed().as_secs_f64() * 1e3;
-                if let Ok(mut slots) = results.lock() {
-                    slots[i] = Some(Done { path: path.clone(), result, millis });
-                }
-                bar.inc(1);
-            });
-        }
+    let done = facegate_engine::parallel::map_in_order(paths.len(), threads, |i| {
+        let path = &paths[i];
+        let start = Instant::now();
+        let result = load(engine, root, path, derive).and_then(|img| work(&img));
+        let millis = start.elapsed().as_secs_f64() * 1e3;
+        bar.inc(1);
+        Done { path: path.clone(), result, millis }
     });
     bar.finish_and_clear();
-    results.into_inner().unwrap_or_default().into_iter().flatten().collect()
+    done
 }
 
 /// The subject face of every image, no quality gate.

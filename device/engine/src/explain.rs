@@ -7,8 +7,6 @@ use crate::embed::{Embedder, Embedding};
 use crate::error::Result;
 use crate::landmarks::Point;
 use image::RgbImage;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// The grey a patch is filled with: the network's input centre ((x - 127.5) / 128 ~ 0).
 pub const GREY: [u8; 3] = [128, 128, 128];
@@ -178,28 +176,18 @@ pub fn occlusion_map(
 ) -> Result<OcclusionMap> {
     let score = embedder.embed(crop)?.cosine(other);
     let positions = occlusion.positions(crop.width().min(crop.height()));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<f32>>>> = Mutex::new(positions.iter().map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(x, y)) = positions.get(i) else { break };
-                let hidden = occlude(crop, x, y, occlusion.patch, occlusion.patch);
-                let r = embedder.embed(&hidden).map(|e| e.cosine(other) - score);
-                if let Ok(mut slots) = results.lock() {
-                    slots[i] = Some(r);
-                }
-            });
-        }
+    let effects = crate::parallel::map_in_order(positions.len(), threads, |i| {
+        let (x, y) = positions[i];
+        let hidden = occlude(crop, x, y, occlusion.patch, occlusion.patch);
+        embedder.embed(&hidden).map(|e| e.cosine(other) - score)
     });
-    let results = results.into_inner().unwrap_or_default();
+    if effects.len() != positions.len() {
+        return Err(crate::error::EngineError::inference("explain", "a patch was not scored"));
+    }
     let mut patches = Vec::with_capacity(positions.len());
-    for (&(x, y), r) in positions.iter().zip(results) {
-        let effect =
-            r.unwrap_or_else(|| Err(crate::error::EngineError::inference("explain", "a patch was not scored")))?;
+    for (&(x, y), effect) in positions.iter().zip(effects) {
         let half = occlusion.patch as f32 / 2.0;
-        patches.push(Patch { x, y, effect, area: FaceArea::of(x as f32 + half, y as f32 + half, five) });
+        patches.push(Patch { x, y, effect: effect?, area: FaceArea::of(x as f32 + half, y as f32 + half, five) });
     }
     Ok(OcclusionMap { side: crop.width(), occlusion, score, patches })
 }

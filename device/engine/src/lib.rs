@@ -7,7 +7,8 @@
 //! ```
 //! [`calibration`] and [`metrics`] turn scores into decisions and figures; [`explain`] shows
 //! which parts of a face a score rests on (occlusion maps); [`model`] loads
-//! and verifies the networks, [`kernels`] are our tract operators; [`dataset`] lists folders
+//! and verifies the networks, [`kernels`] are our tract operators; [`parallel`] spreads work over
+//! threads in order; [`dataset`] lists folders
 //! of labelled photos for evaluation and benchmarks.
 
 pub mod align;
@@ -24,6 +25,7 @@ pub mod liveness;
 pub mod matcher;
 pub mod metrics;
 pub mod model;
+pub mod parallel;
 pub mod quality;
 pub mod resample;
 pub mod search;
